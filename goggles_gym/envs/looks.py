@@ -1,0 +1,331 @@
+"""Looks: everything about how a ChairNav room appears, as data that loads from and saves to YAML.
+
+A look never moves anything: the seed decides where the room, chair, obstacles and robot are; the
+look decides only materials, light and camera effects. So the same seed renders the same scene in
+every look, with identical label maps (a chair mesh changes the chair's silhouette, nothing else).
+
+Built-in looks: ``sim`` (plain colours, the training look), ``real`` (generated photographic
+textures, another light, camera effects: a stand-in for a real camera) and ``randomized`` (a new
+random look every reset, for the domain-randomization baseline).
+
+>>> look = get_look("real")
+>>> look.floor.texture
+'builtin:oak_floor'
+>>> Look.from_dict(look.to_dict()) == look
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import yaml
+
+from goggles_gym.common.files import atomic_write_text
+from goggles_gym.envs.textures import BUILTIN_TEXTURES, random_texture_files, texture_file
+
+BUILTIN_PREFIX = "builtin:"
+
+
+class LookError(ValueError):
+    """A look (file or value) is invalid; the message names the key and the fix."""
+
+
+def _rng(lo: float, hi: float) -> dict:
+    return {"range": (lo, hi)}
+
+
+@dataclass(frozen=True)
+class Material:
+    """A surface: an RGBA colour, optionally multiplied with a texture image.
+
+    ``texture`` is ``builtin:NAME`` (see :data:`goggles_gym.envs.textures.BUILTIN_TEXTURES`) or an
+    image file path (relative paths in a YAML file are relative to that file).
+    """
+
+    color: tuple[float, float, float, float] = field(default=(0.5, 0.5, 0.5, 1.0), metadata=_rng(0, 1))
+    texture: str | None = None
+
+
+@dataclass(frozen=True)
+class Light:
+    """PyBullet's TinyRenderer light: direction, colour, and the Phong coefficients."""
+
+    direction: tuple[float, float, float] = (1.0, 0.5, 2.0)
+    color: tuple[float, float, float] = field(default=(1.0, 1.0, 1.0), metadata=_rng(0, 1))
+    distance: float = field(default=10.0, metadata=_rng(0.1, 1000))
+    ambient: float = field(default=0.6, metadata=_rng(0, 1))
+    diffuse: float = field(default=0.35, metadata=_rng(0, 1))
+    specular: float = field(default=0.05, metadata=_rng(0, 1))
+    shadows: bool = False
+
+
+@dataclass(frozen=True)
+class CameraEffects:
+    """What a real camera does to a frame, applied in this order after rendering.
+
+    Colour cast (per-channel white-balance gains), gamma, vignetting (corner darkening 0..1),
+    Gaussian blur (sigma in pixels), sensor noise (std in 0-255 units), JPEG compression (quality).
+    """
+
+    color_cast: tuple[float, float, float] = field(default=(1.0, 1.0, 1.0), metadata=_rng(0, 4))
+    gamma: float = field(default=1.0, metadata=_rng(0.1, 5))
+    vignetting: float = field(default=0.0, metadata=_rng(0, 1))
+    blur_sigma: float = field(default=0.0, metadata=_rng(0, 10))
+    noise_std: float = field(default=0.0, metadata=_rng(0, 128))
+    jpeg_quality: int | None = field(default=None, metadata=_rng(1, 100))
+
+    @property
+    def is_identity(self) -> bool:
+        """True when the effects leave a frame unchanged (then applying them costs nothing)."""
+        return self == CameraEffects()
+
+
+@dataclass(frozen=True)
+class Look:
+    """The appearance of a ChairNav room. See the module docstring."""
+
+    name: str = "custom"
+    background: tuple[float, float, float] = field(default=(0.75, 0.85, 0.95), metadata=_rng(0, 1))
+    floor: Material = Material((0.55, 0.55, 0.55, 1.0))
+    walls: Material = Material((0.85, 0.85, 0.75, 1.0))
+    chair: Material = Material((0.85, 0.10, 0.10, 1.0))
+    obstacles: Material = Material((0.20, 0.30, 0.80, 1.0))
+    chair_mesh: str | None = None
+    chair_mesh_scale: float = field(default=1.0, metadata=_rng(1e-4, 1e4))
+    light: Light = Light()
+    camera: CameraEffects = CameraEffects()
+
+    # --- YAML -------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (lists for tuples) that :meth:`from_dict` reads back to an equal look."""
+        return _to_plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base_dir: str | os.PathLike | None = None) -> Look:
+        """Build and check a look; relative file paths resolve against ``base_dir``."""
+        look = _build(cls, data, where="look")
+        if base_dir is not None:
+            look = look.with_paths_resolved(Path(base_dir))
+        look.check_files()
+        return look
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> Look:
+        """Load a look file; errors name the file and the offending key."""
+        path = Path(path)
+        if not path.is_file():
+            raise LookError(f"look file not found: {path} (give a built-in look name or an existing YAML path)")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise LookError(f"look file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise LookError(f"look file {path} must hold a mapping of look keys, got {type(data).__name__}")
+        try:
+            return cls.from_dict(data, base_dir=path.parent)
+        except LookError as exc:
+            raise LookError(f"look file {path}: {exc}") from None
+
+    def to_yaml(self, path: str | os.PathLike) -> Path:
+        """Save the look as YAML (atomically)."""
+        return atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    # --- files ------------------------------------------------------------------------------
+    def with_paths_resolved(self, base_dir: Path) -> Look:
+        """The same look with relative texture / mesh paths made absolute against ``base_dir``."""
+
+        def fix(p: str | None) -> str | None:
+            if p is None or p.startswith(BUILTIN_PREFIX) or Path(p).is_absolute():
+                return p
+            return str((base_dir / p).resolve())
+
+        mats = {k: dataclasses.replace(getattr(self, k), texture=fix(getattr(self, k).texture)) for k in MATERIALS}
+        return dataclasses.replace(self, chair_mesh=fix(self.chair_mesh), **mats)
+
+    def check_files(self) -> None:
+        """Raise :class:`LookError` naming any texture or mesh that does not exist."""
+        for key in MATERIALS:
+            tex = getattr(self, key).texture
+            if tex is None:
+                continue
+            if tex.startswith(BUILTIN_PREFIX):
+                if tex[len(BUILTIN_PREFIX) :] not in BUILTIN_TEXTURES:
+                    raise LookError(
+                        f"{key}.texture: unknown built-in texture {tex!r}; "
+                        f"known: {', '.join(BUILTIN_PREFIX + n for n in sorted(BUILTIN_TEXTURES))}"
+                    )
+            elif not Path(tex).is_file():
+                raise LookError(f"{key}.texture: texture file not found: {tex} (fix the path or use builtin:NAME)")
+        if self.chair_mesh is not None and not Path(self.chair_mesh).is_file():
+            raise LookError(f"chair_mesh: mesh file not found: {self.chair_mesh} (give an existing .obj file)")
+
+
+MATERIALS = ("floor", "walls", "chair", "obstacles")
+
+
+def texture_path(texture: str) -> Path:
+    """The image file behind a material's ``texture`` value (generating a built-in one if needed)."""
+    if texture.startswith(BUILTIN_PREFIX):
+        return texture_file(texture[len(BUILTIN_PREFIX) :])
+    return Path(texture)
+
+
+# --- building dataclasses from untrusted dicts ------------------------------------------------
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise LookError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise LookError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        key = name if where == "look" else f"{where}.{name}"
+        kwargs[name] = _convert(hints[name], value, key, fields[name].metadata.get("range"), fields[name].default)
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, key: str, bounds: tuple | None, default: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(args[0], value, key, bounds, default)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    if origin is tuple:
+        n = len(typing.get_args(hint))
+        if not isinstance(value, (list, tuple)) or len(value) != n:
+            raise LookError(f"{key}: expected a list of {n} numbers, got {value!r}")
+        return tuple(_convert(float, v, key, bounds, None) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise LookError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise LookError(f"{key}: expected a string, got {value!r}")
+        return value
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise LookError(f"{key}: expected a number, got {value!r}")
+        if hint is int and value != int(value):
+            raise LookError(f"{key}: expected a whole number, got {value!r}")
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+            raise LookError(f"{key}: {value!r} is out of range; use a value in [{bounds[0]}, {bounds[1]}]")
+        return hint(value)
+    raise TypeError(f"unsupported field type {hint} for {key}")  # pragma: no cover - a bug, not user input
+
+
+# --- built-in looks ---------------------------------------------------------------------------
+
+SIM = Look(name="sim")
+
+REAL = Look(
+    name="real",
+    background=(0.38, 0.35, 0.31),
+    floor=Material((1.0, 1.0, 1.0, 1.0), "builtin:oak_floor"),
+    walls=Material((1.0, 1.0, 1.0, 1.0), "builtin:green_plaster"),
+    chair=Material((1.0, 1.0, 1.0, 1.0), "builtin:blue_fabric"),
+    obstacles=Material((1.0, 1.0, 1.0, 1.0), "builtin:cardboard"),
+    light=Light(direction=(-1.5, 1.0, 1.5), color=(1.0, 0.9, 0.75), ambient=0.45, diffuse=0.55, specular=0.15,
+                shadows=True),
+    camera=CameraEffects(color_cast=(1.08, 1.0, 0.82), gamma=1.25, vignetting=0.45, blur_sigma=0.6,
+                         noise_std=6.0, jpeg_quality=40),
+)
+
+
+@dataclass(frozen=True)
+class RandomizedLooks:
+    """Domain randomization: draws a new random :class:`Look` from an RNG (one per reset).
+
+    Colours, textures (from a pool of generated random textures, never the ``real`` look's own),
+    light and camera effects vary; geometry does not.
+    """
+
+    name: str = "randomized"
+    texture_probability: float = 0.5
+    pool_size: int = 24
+    pool_seed: int = 12345
+
+    def sample(self, rng: np.random.Generator) -> Look:
+        """One random look, decided by ``rng`` alone."""
+        pool = random_texture_files(self.pool_size, self.pool_seed)
+
+        def material() -> Material:
+            color = (*rng.uniform(0.05, 1.0, 3).tolist(), 1.0)
+            tex = str(pool[int(rng.integers(len(pool)))]) if rng.random() < self.texture_probability else None
+            return Material(tuple(color), tex)
+
+        light = Light(
+            direction=tuple(rng.uniform([-2.0, -2.0, 0.5], [2.0, 2.0, 3.0]).tolist()),
+            color=tuple(rng.uniform(0.7, 1.0, 3).tolist()),
+            ambient=float(rng.uniform(0.3, 0.8)),
+            diffuse=float(rng.uniform(0.2, 0.7)),
+            specular=float(rng.uniform(0.0, 0.3)),
+            shadows=bool(rng.random() < 0.5),
+        )
+        camera = CameraEffects(
+            color_cast=tuple(rng.uniform(0.8, 1.2, 3).tolist()),
+            gamma=float(rng.uniform(0.7, 1.4)),
+            vignetting=float(rng.uniform(0.0, 0.5)),
+            blur_sigma=float(rng.choice([0.0, rng.uniform(0.3, 1.0)])),
+            noise_std=float(rng.uniform(0.0, 8.0)),
+            jpeg_quality=int(rng.integers(30, 95)) if rng.random() < 0.5 else None,
+        )
+        return Look(
+            name="randomized",
+            background=tuple(rng.uniform(0.1, 1.0, 3).tolist()),
+            floor=material(),
+            walls=material(),
+            chair=material(),
+            obstacles=material(),
+            light=light,
+            camera=camera,
+        )
+
+
+BUILTIN_LOOKS: dict[str, Look | RandomizedLooks] = {"sim": SIM, "real": REAL, "randomized": RandomizedLooks()}
+
+LookSpec = str | os.PathLike | Look | RandomizedLooks
+
+
+def get_look(spec: LookSpec) -> Look | RandomizedLooks:
+    """Resolve a built-in look name, a YAML path, or a look object to a look (or look sampler)."""
+    if isinstance(spec, (Look, RandomizedLooks)):
+        return spec
+    if isinstance(spec, str) and spec in BUILTIN_LOOKS:
+        return BUILTIN_LOOKS[spec]
+    path = Path(spec)
+    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+        return Look.from_yaml(path)
+    raise LookError(
+        f"unknown look {str(spec)!r}: give a built-in name ({', '.join(BUILTIN_LOOKS)}) or a path to a look YAML file"
+    )
+
+
+def look_name(spec: LookSpec) -> str:
+    """A short, serializable description of a look spec (built-in name or file path)."""
+    if isinstance(spec, (Look, RandomizedLooks)):
+        return spec.name
+    return str(spec)

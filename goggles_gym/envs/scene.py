@@ -1,0 +1,328 @@
+"""The PyBullet room behind ChairNav: building it once, moving it per episode, rendering it.
+
+Bodies are created once per scene; a reset only moves them (``resetBasePositionAndOrientation``)
+and a new look only swaps colours and textures (``changeVisualShape``, textures loaded once per
+file), so thousands of resets do not grow memory. The seed's RNG alone decides the layout.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pybullet as p
+
+from goggles_gym.envs.looks import Look, Material, texture_path
+
+#: Semantic classes of the label maps in ``info["labels"]`` (values of each pixel).
+CLASSES: tuple[str, ...] = ("background", "floor", "wall", "chair", "obstacle")
+BACKGROUND, FLOOR, WALL, CHAIR, OBSTACLE = range(len(CLASSES))
+
+WALL_HEIGHT = 1.5
+WALL_THICKNESS = 0.1
+TILE = 1.0  # floor tiles and wall panels are this wide, so textures repeat instead of stretching
+
+# The procedural chair: (half extents, centre) of seat, back and four legs, in metres, back at +y.
+_CHAIR_PARTS = (
+    ((0.22, 0.22, 0.03), (0.0, 0.0, 0.45)),
+    ((0.22, 0.03, 0.22), (0.0, 0.19, 0.70)),
+    ((0.025, 0.025, 0.21), (0.18, 0.18, 0.21)),
+    ((0.025, 0.025, 0.21), (-0.18, 0.18, 0.21)),
+    ((0.025, 0.025, 0.21), (0.18, -0.18, 0.21)),
+    ((0.025, 0.025, 0.21), (-0.18, -0.18, 0.21)),
+)
+CHAIR_HALF = (0.23, 0.23, 0.46)  # collision box of the chair, whatever mesh it is drawn with
+# Obstacles: a box and a table, alternating over the obstacle slots.
+_BOX_HALF = (0.25, 0.25, 0.25)
+_TABLE_HALF = (0.45, 0.30, 0.36)
+_TABLE_PARTS = (
+    ((0.45, 0.30, 0.025), (0.0, 0.0, 0.695)),
+    ((0.03, 0.03, 0.335), (0.40, 0.25, 0.335)),
+    ((0.03, 0.03, 0.335), (-0.40, 0.25, 0.335)),
+    ((0.03, 0.03, 0.335), (0.40, -0.25, 0.335)),
+    ((0.03, 0.03, 0.335), (-0.40, -0.25, 0.335)),
+)
+
+
+@dataclass(frozen=True)
+class Pose2D:
+    """A position on the floor and a heading (radians, 0 = +x, counter-clockwise)."""
+
+    x: float
+    y: float
+    yaw: float
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where everything is in one episode: decided by the seed alone."""
+
+    chair: Pose2D
+    obstacles: tuple[Pose2D, ...]
+    start: Pose2D
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """Geometry and camera: everything about the room that is not appearance."""
+
+    room_size: float = 5.0
+    n_obstacles: int = 2
+    robot_radius: float = 0.2
+    camera_height: float = 0.5
+    camera_pitch_deg: float = -10.0
+    fov_deg: float = 90.0
+    min_start_distance: float = 1.5
+
+
+def _quad(a: tuple[float, float], b: tuple[float, float], z0: float, z1: float, half: float) -> tuple[list, list]:
+    """A textured rectangle: on the floor (z0 == z1) spanning corners a..b, or a wall from a to b.
+
+    Vertices wind counter-clockwise seen from the room's inside; texture coordinates are in TILEs.
+    """
+    if z0 == z1:
+        (x0, y0), (x1, y1) = a, b
+        y1 = -y0
+        verts = [[x0, y0, z0], [x1, y0, z0], [x1, y1, z0], [x0, y1, z0]]
+        uvs = [[0, 0], [(x1 - x0) / TILE, 0], [(x1 - x0) / TILE, (y1 - y0) / TILE], [0, (y1 - y0) / TILE]]
+        return verts, uvs
+    length = math.hypot(b[0] - a[0], b[1] - a[1]) / TILE
+    verts = [[a[0], a[1], z0], [b[0], b[1], z0], [b[0], b[1], z1], [a[0], a[1], z1]]
+    uvs = [[0, 0], [length, 0], [length, (z1 - z0) / TILE], [0, (z1 - z0) / TILE]]
+    return verts, uvs
+
+
+def _quat(yaw: float) -> tuple[float, float, float, float]:
+    return (0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2))
+
+
+def _footprint_radius(half: tuple[float, float, float]) -> float:
+    return math.hypot(half[0], half[1])
+
+
+class Scene:
+    """One PyBullet client holding the room; see the module docstring."""
+
+    def __init__(self, config: SceneConfig = SceneConfig(), chair_mesh: str | None = None,
+                 chair_mesh_scale: float = 1.0) -> None:
+        self.config = config
+        self.client = p.connect(p.DIRECT)
+        self._textures: dict[str, int] = {}
+        self._applied: dict[int, tuple] = {}
+        self._projections: dict[tuple[int, int], tuple] = {}
+        c = self.client
+        half = config.room_size / 2
+
+        # Floor and walls are single meshes whose texture coordinates repeat every TILE metres.
+        self.floor = p.createMultiBody(0, -1, self._mesh([_quad((-half, -half), (half, -half), 0.0, 0.0, 0.0)]),
+                                       physicsClientId=c)
+        corners = [(-half, -half), (half, -half), (half, half), (-half, half)]
+        wall_quads = [_quad(corners[(i + 1) % 4], corners[i], 0.0, WALL_HEIGHT, half) for i in range(4)]
+        t = WALL_THICKNESS / 2
+        wall_boxes = [((half + 2 * t, t, WALL_HEIGHT / 2), (0.0, s * (half + t), WALL_HEIGHT / 2)) for s in (-1, 1)]
+        wall_boxes += [((t, half + 2 * t, WALL_HEIGHT / 2), (s * (half + t), 0.0, WALL_HEIGHT / 2)) for s in (-1, 1)]
+        wall_col = p.createCollisionShapeArray(
+            shapeTypes=[p.GEOM_BOX] * 4, halfExtents=[list(h) for h, _ in wall_boxes],
+            collisionFramePositions=[list(pos) for _, pos in wall_boxes], physicsClientId=c)
+        self.walls = [p.createMultiBody(0, wall_col, self._mesh(wall_quads), physicsClientId=c)]
+
+        self.chair = -1
+        self.chair_mesh: str | None = None
+        self.set_chair_mesh(chair_mesh, chair_mesh_scale)
+
+        self.obstacles = []
+        self.obstacle_radii = []
+        for i in range(config.n_obstacles):
+            parts, hx = (((_BOX_HALF, (0, 0, _BOX_HALF[2])),), _BOX_HALF) if i % 2 == 0 else (_TABLE_PARTS, _TABLE_HALF)
+            col = p.createCollisionShape(p.GEOM_BOX, halfExtents=hx, collisionFramePosition=[0, 0, hx[2]],
+                                         physicsClientId=c)
+            self.obstacles.append(p.createMultiBody(0, col, self._visual(parts), basePosition=[0, 0, -10],
+                                                    physicsClientId=c))
+            self.obstacle_radii.append(_footprint_radius(hx))
+
+        robot_col = p.createCollisionShape(p.GEOM_CYLINDER, radius=config.robot_radius, height=0.3, physicsClientId=c)
+        self.robot = p.createMultiBody(1.0, robot_col, -1, basePosition=[0, 0, -10], physicsClientId=c)
+        self._update_labels()
+
+    # --- building ----------------------------------------------------------------------------
+    def _visual(self, parts) -> int:
+        return p.createVisualShapeArray(
+            shapeTypes=[p.GEOM_BOX] * len(parts), halfExtents=[list(h) for h, _ in parts],
+            visualFramePositions=[list(c) for _, c in parts], physicsClientId=self.client)
+
+    def _mesh(self, quads: list[tuple[list, list]]) -> int:
+        verts, uvs, idx = [], [], []
+        for qv, quv in quads:
+            n = len(verts)
+            verts += qv
+            uvs += quv
+            idx += [n, n + 1, n + 2, n, n + 2, n + 3]
+        normals = [[0.0, 0.0, 1.0]] * len(verts)  # TinyRenderer shades from face normals; these are unused
+        return p.createVisualShape(p.GEOM_MESH, vertices=verts, indices=idx, uvs=uvs, normals=normals,
+                                   physicsClientId=self.client)
+
+    def set_chair_mesh(self, mesh: str | None, scale: float = 1.0) -> None:
+        """Draw the chair with ``mesh`` (an OBJ file: metres, z up, origin at the floor) or the built-in one."""
+        if self.chair >= 0 and mesh == self.chair_mesh:
+            return
+        pose = ((0, 0, -10), (0, 0, 0, 1))
+        if self.chair >= 0:
+            pose = p.getBasePositionAndOrientation(self.chair, physicsClientId=self.client)
+            p.removeBody(self.chair, physicsClientId=self.client)
+            self._applied.pop(self.chair, None)
+        if mesh is None:
+            visual = self._visual(_CHAIR_PARTS)
+        else:
+            visual = p.createVisualShape(p.GEOM_MESH, fileName=str(mesh), meshScale=[scale] * 3,
+                                         physicsClientId=self.client)
+            if visual < 0:
+                raise ValueError(f"PyBullet could not load chair mesh {mesh}; give a valid .obj file")
+        col = p.createCollisionShape(p.GEOM_BOX, halfExtents=CHAIR_HALF, collisionFramePosition=[0, 0, CHAIR_HALF[2]],
+                                     physicsClientId=self.client)
+        self.chair = p.createMultiBody(0, col, visual, basePosition=pose[0], baseOrientation=pose[1],
+                                       physicsClientId=self.client)
+        self.chair_mesh = mesh
+        self._update_labels()
+
+    def _update_labels(self) -> None:
+        """Lookup table from PyBullet body id (+1, so background -1 maps to 0) to semantic class."""
+        ids = {self.floor: FLOOR, self.chair: CHAIR, **{w: WALL for w in self.walls},
+               **{o: OBSTACLE for o in getattr(self, "obstacles", [])}, getattr(self, "robot", -1): BACKGROUND}
+        lut = np.zeros(p.getNumBodies(physicsClientId=self.client) + max(ids) + 2, np.uint8)
+        for body, cls in ids.items():
+            lut[body + 1] = cls
+        self._lut = lut
+
+    # --- per episode --------------------------------------------------------------------------
+    def sample_layout(self, rng: np.random.Generator) -> Layout:
+        """Draw chair, obstacles and start pose with clearances; only ``rng`` decides."""
+        cfg = self.config
+        half = cfg.room_size / 2
+        chair_r = _footprint_radius(CHAIR_HALF)
+        for _ in range(1000):
+            m = 0.35 + chair_r
+            chair = Pose2D(*rng.uniform([-half + m, -half + m, -math.pi], [half - m, half - m, math.pi]))
+            placed: list[tuple[Pose2D, float]] = [(chair, chair_r)]
+            ok = True
+            for r in self.obstacle_radii:
+                for _ in range(100):
+                    m = r + 0.1
+                    cand = Pose2D(*rng.uniform([-half + m, -half + m, -math.pi], [half - m, half - m, math.pi]))
+                    gap = 2 * cfg.robot_radius + 0.2  # room for the robot to pass between things
+                    if all(math.hypot(cand.x - q.x, cand.y - q.y) > r + qr + gap for q, qr in placed):
+                        placed.append((cand, r))
+                        break
+                else:
+                    ok = False
+                    break
+            if not ok:
+                continue
+            m = cfg.robot_radius + 0.15
+            for _ in range(200):
+                start = Pose2D(*rng.uniform([-half + m, -half + m, -math.pi], [half - m, half - m, math.pi]))
+                far = math.hypot(start.x - chair.x, start.y - chair.y) >= cfg.min_start_distance
+                if far and all(math.hypot(start.x - q.x, start.y - q.y) > qr + m for q, qr in placed):
+                    return Layout(chair, tuple(q for q, _ in placed[1:]), start)
+        raise RuntimeError("could not place the room's objects; make the room larger or use fewer obstacles")
+
+    def apply_layout(self, layout: Layout) -> None:
+        """Move chair and obstacles to ``layout`` (no bodies are created)."""
+        c = self.client
+        p.resetBasePositionAndOrientation(self.chair, [layout.chair.x, layout.chair.y, 0], _quat(layout.chair.yaw),
+                                          physicsClientId=c)
+        for body, pose in zip(self.obstacles, layout.obstacles, strict=True):
+            p.resetBasePositionAndOrientation(body, [pose.x, pose.y, 0], _quat(pose.yaw), physicsClientId=c)
+
+    def collides(self, x: float, y: float) -> bool:
+        """True if the robot's cylinder at (x, y) touches a wall, the chair or an obstacle."""
+        c = self.client
+        p.resetBasePositionAndOrientation(self.robot, [x, y, 0.2], (0, 0, 0, 1), physicsClientId=c)
+        p.performCollisionDetection(physicsClientId=c)
+        return len(p.getContactPoints(bodyA=self.robot, physicsClientId=c)) > 0
+
+    # --- appearance ---------------------------------------------------------------------------
+    def _texture_id(self, texture: str | None) -> int:
+        if texture is None:
+            return -1
+        if texture not in self._textures:
+            path = texture_path(texture)
+            tid = p.loadTexture(str(path), physicsClientId=self.client)
+            if tid < 0:
+                raise ValueError(f"PyBullet could not load texture {path}; give a PNG or JPEG image")
+            self._textures[texture] = tid
+        return self._textures[texture]
+
+    def _material(self, body: int, mat: Material) -> None:
+        state = (mat.color, mat.texture)
+        if self._applied.get(body) == state:
+            return
+        p.changeVisualShape(body, -1, rgbaColor=list(mat.color), textureUniqueId=self._texture_id(mat.texture),
+                            physicsClientId=self.client)
+        self._applied[body] = state
+
+    def apply_look(self, look: Look) -> None:
+        """Swap colours, textures and the chair mesh to ``look``; geometry is untouched."""
+        self.set_chair_mesh(look.chair_mesh, look.chair_mesh_scale)
+        self._material(self.floor, look.floor)
+        for w in self.walls:
+            self._material(w, look.walls)
+        self._material(self.chair, look.chair)
+        for o in self.obstacles:
+            self._material(o, look.obstacles)
+
+    # --- rendering ----------------------------------------------------------------------------
+    def camera_matrices(self, pose: Pose2D, width: int, height: int) -> tuple:
+        """View and projection matrices of the egocentric camera at ``pose``."""
+        cfg = self.config
+        if (width, height) not in self._projections:
+            far = cfg.room_size * 1.5 + 1.0
+            self._projections[(width, height)] = p.computeProjectionMatrixFOV(cfg.fov_deg, width / height, 0.05, far)
+        pitch = math.radians(cfg.camera_pitch_deg)
+        eye = (pose.x, pose.y, cfg.camera_height)
+        fwd = (math.cos(pose.yaw) * math.cos(pitch), math.sin(pose.yaw) * math.cos(pitch), math.sin(pitch))
+        target = (eye[0] + fwd[0], eye[1] + fwd[1], eye[2] + fwd[2])
+        view = p.computeViewMatrix(eye, target, (0, 0, 1))
+        return view, self._projections[(width, height)]
+
+    def render(self, pose: Pose2D, width: int, height: int, look: Look) -> tuple[np.ndarray, np.ndarray]:
+        """Render RGB (uint8 H x W x 3, before camera effects) and class labels (uint8 H x W)."""
+        view, proj = self.camera_matrices(pose, width, height)
+        light = look.light
+        _, _, rgba, _, seg = p.getCameraImage(
+            width, height, view, proj, renderer=p.ER_TINY_RENDERER, lightDirection=list(light.direction),
+            lightColor=list(light.color), lightDistance=light.distance, shadow=int(light.shadows),
+            lightAmbientCoeff=light.ambient, lightDiffuseCoeff=light.diffuse, lightSpecularCoeff=light.specular,
+            physicsClientId=self.client)
+        rgb = np.array(np.reshape(rgba, (height, width, 4))[..., :3], dtype=np.uint8)
+        labels = self._lut[np.reshape(seg, (height, width)) + 1]
+        sky = labels == BACKGROUND
+        rgb[sky] = np.asarray(look.background, np.float32) * 255.0
+        return rgb, labels
+
+    def close(self) -> None:
+        """Disconnect the PyBullet client (idempotent)."""
+        if self.client >= 0:
+            try:
+                p.disconnect(physicsClientId=self.client)
+            except p.error:
+                pass
+            self.client = -1
+
+
+def write_chair_obj(path: str | Path) -> Path:
+    """Write the built-in chair's boxes as an OBJ mesh file (an example of the ``chair_mesh`` format)."""
+    lines, faces = [], []
+    n = 0
+    for (hx, hy, hz), (cx, cy, cz) in _CHAIR_PARTS:
+        for sx in (-1, 1):
+            for sy in (-1, 1):
+                for sz in (-1, 1):
+                    lines.append(f"v {cx + sx * hx:.4f} {cy + sy * hy:.4f} {cz + sz * hz:.4f}")
+        quads = ((1, 2, 4, 3), (5, 7, 8, 6), (1, 5, 6, 2), (3, 4, 8, 7), (1, 3, 7, 5), (2, 6, 8, 4))
+        faces += [f"f {n + a} {n + b} {n + c}\nf {n + a} {n + c} {n + d}" for a, b, c, d in quads]
+        n += 8
+    path = Path(path)
+    path.write_text("\n".join(lines + faces) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,65 @@
+"""Policy training options (one dataclass, CleanRL style) and the YAML presets they start from."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from goggles_gym.common.cli import arg
+
+ALGOS = ("ppo", "a2c", "dqn")
+
+
+@dataclass
+class PolicyTrainConfig:
+    """Everything a policy training run needs; saved resolved as ``config.yaml`` in the run folder."""
+
+    out: str = arg("runs/policy", "run folder for the model, logs, checkpoints and config")
+    algo: str = arg("ppo", "SB3 algorithm", choices=ALGOS)
+    look: str = arg("sim", "look to train in: built-in name (sim, real, randomized) or a look YAML path")
+    timesteps: int = arg(150_000, "total environment steps to train for")
+    n_envs: int = arg(8, "parallel environments")
+    vec_env: str = arg("dummy", "VecEnv class (on 2 cores 'dummy' measured faster)", choices=("dummy", "subproc"))
+    seed: int = arg(0, "seed of the envs, the network initialisation and the algorithm")
+    device: str = arg("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:N")
+    resume: bool = arg(False, "continue from the newest checkpoint in --out")
+    eval_freq: int = arg(10_000, "evaluate the greedy policy every this many total steps (0: never)")
+    eval_episodes: int = arg(20, "episodes per periodic evaluation")
+    checkpoint_freq: int = arg(10_000, "write a checkpoint every this many total steps")
+    final_eval_episodes: int = arg(100, "held-out seeded episodes for the final success rate (0: skip)")
+    progress_bar: bool = arg(True, "show a progress bar")
+    env: dict[str, Any] = arg(help="ChairNav keyword arguments (image_size, max_steps, ...)", factory=dict,
+                              flag=False)
+    hyperparams: dict[str, Any] = arg(help="algorithm keyword arguments (policy, learning_rate, ...)",
+                                      factory=dict, flag=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for YAML."""
+        return dataclasses.asdict(self)
+
+
+def preset_path(name_or_path: str) -> Path:
+    """A preset by built-in name (``ppo``, ``a2c``, ``dqn``) or a YAML file path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise FileNotFoundError(f"preset file not found: {path}")
+        return path
+    builtin = resources.files("goggles_gym.policies") / "presets" / f"{name_or_path}.yaml"
+    if not builtin.is_file():
+        raise ValueError(f"unknown preset {name_or_path!r}: use one of {', '.join(ALGOS)} or a YAML path")
+    return Path(str(builtin))
+
+
+def load_preset(name_or_path: str) -> dict[str, Any]:
+    """Read a preset's mapping of :class:`PolicyTrainConfig` fields."""
+    path = preset_path(name_or_path)
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"preset {path} must be a mapping of config keys")
+    return data

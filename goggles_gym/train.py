@@ -1,0 +1,60 @@
+"""``python -m goggles_gym.train [policy|translator] ...``: train a sim policy (default) or a translator.
+
+Policy training starts from a YAML preset (``--preset``, default: the ``--algo``'s built-in one);
+flags override the preset, and ``--env KEY=VALUE`` / ``--hp KEY=VALUE`` override env settings and
+algorithm hyperparameters. Example::
+
+    python -m goggles_gym.train --out runs/ppo --timesteps 150000
+    python -m goggles_gym.train policy --algo dqn --look randomized --out runs/dr --hp learning_rate=5e-5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from goggles_gym.common.cli import add_dataclass_args, build_config, parse_overrides, run_cli
+from goggles_gym.policies.config import PolicyTrainConfig, load_preset
+
+
+def policy_parser() -> argparse.ArgumentParser:
+    """Argument parser of ``train policy``."""
+    parser = argparse.ArgumentParser(prog="python -m goggles_gym.train policy",
+                                     description="Train a ChairNav policy with Stable-Baselines3.")
+    parser.add_argument("--preset", default=None, help="preset name (ppo, a2c, dqn) or YAML path [default: --algo]")
+    add_dataclass_args(parser, PolicyTrainConfig)
+    parser.add_argument("--env", dest="env_overrides", action="append", metavar="KEY=VALUE", help="ChairNav setting, e.g. image_size=32")
+    parser.add_argument("--hp", dest="hp_overrides", action="append", metavar="KEY=VALUE", help="hyperparameter, e.g. learning_rate=1e-4")
+    return parser
+
+
+def policy_main(argv: Sequence[str] | None = None) -> None:
+    """Parse flags, train, and print the held-out success rate, steps and wall time."""
+    from goggles_gym.policies.training import train_policy
+
+    args = policy_parser().parse_args(argv)
+    preset = load_preset(args.preset or args.algo or "ppo")
+    preset["env"] = {**preset.get("env", {}), **parse_overrides(args.env_overrides, "--env")}
+    preset["hyperparams"] = {**preset.get("hyperparams", {}), **parse_overrides(args.hp_overrides, "--hp")}
+    config = build_config(PolicyTrainConfig, preset, args)
+    result = train_policy(config)
+    rate = "skipped" if result.success_rate is None else f"{result.success_rate:.1%}"
+    print(f"policy: {result.model_path}")
+    print(f"steps: {result.timesteps}  wall time: {result.wall_time_s:.0f} s  "
+          f"held-out success ({config.final_eval_episodes} episodes, look {config.look}): {rate}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch to ``policy`` (the default) or ``translator``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "translator":
+        print("error: translator training is not available yet (see the translator issue)", file=sys.stderr)
+        return 2
+    if argv and argv[0] == "policy":
+        argv = argv[1:]
+    return run_cli(policy_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

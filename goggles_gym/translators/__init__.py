@@ -1,0 +1,1 @@
+"""Translators (real -> sim): CycleGAN and VR-Goggles. Arriving with the translator issue."""
