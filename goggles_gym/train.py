@@ -6,6 +6,8 @@ algorithm hyperparameters. Example::
 
     python -m goggles_gym.train --out runs/ppo --timesteps 150000
     python -m goggles_gym.train policy --algo dqn --look randomized --out runs/dr --hp learning_rate=5e-5
+    python -m goggles_gym.train translator --method vr-goggles --real runs/frames/real --sim runs/frames/sim \
+        --out runs/vr_goggles
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 
 from goggles_gym.common.cli import add_dataclass_args, build_config, parse_overrides, run_cli
 from goggles_gym.policies.config import PolicyTrainConfig, load_preset
+from goggles_gym.translators.config import TranslatorTrainConfig
 
 
 def policy_parser() -> argparse.ArgumentParser:
@@ -24,8 +27,10 @@ def policy_parser() -> argparse.ArgumentParser:
                                      description="Train a ChairNav policy with Stable-Baselines3.")
     parser.add_argument("--preset", default=None, help="preset name (ppo, a2c, dqn) or YAML path [default: --algo]")
     add_dataclass_args(parser, PolicyTrainConfig)
-    parser.add_argument("--env", dest="env_overrides", action="append", metavar="KEY=VALUE", help="ChairNav setting, e.g. image_size=32")
-    parser.add_argument("--hp", dest="hp_overrides", action="append", metavar="KEY=VALUE", help="hyperparameter, e.g. learning_rate=1e-4")
+    parser.add_argument("--env", dest="env_overrides", action="append", metavar="KEY=VALUE",
+                        help="ChairNav setting, e.g. image_size=32")
+    parser.add_argument("--hp", dest="hp_overrides", action="append", metavar="KEY=VALUE",
+                        help="hyperparameter, e.g. learning_rate=1e-4")
     return parser
 
 
@@ -45,12 +50,33 @@ def policy_main(argv: Sequence[str] | None = None) -> None:
           f"held-out success ({config.final_eval_episodes} episodes, look {config.look}): {rate}")
 
 
+def translator_parser() -> argparse.ArgumentParser:
+    """Argument parser of ``train translator``."""
+    parser = argparse.ArgumentParser(prog="python -m goggles_gym.train translator",
+                                     description="Train a real->sim translator (CycleGAN or VR-Goggles) on two "
+                                                 "unpaired frame collections.")
+    add_dataclass_args(parser, TranslatorTrainConfig)
+    return parser
+
+
+def translator_main(argv: Sequence[str] | None = None) -> None:
+    """Parse flags, train the translator, print where it is and how long it took."""
+    from goggles_gym.translators.training import train_translator
+
+    args = translator_parser().parse_args(argv)
+    if not args.real or not args.sim:
+        raise ValueError("--real and --sim frame collections are required (python -m goggles_gym.collect makes them)")
+    config = build_config(TranslatorTrainConfig, {}, args)
+    result = train_translator(config)
+    print(f"translator ({config.variant}): {result.translator_path}")
+    print(f"iterations: {result.iterations}  wall time: {result.wall_time_s:.0f} s")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch to ``policy`` (the default) or ``translator``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "translator":
-        print("error: translator training is not available yet (see the translator issue)", file=sys.stderr)
-        return 2
+        return run_cli(translator_main, argv[1:])
     if argv and argv[0] == "policy":
         argv = argv[1:]
     return run_cli(policy_main, argv)

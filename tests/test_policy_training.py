@@ -101,3 +101,21 @@ def test_cli_bad_flag_value_is_one_clear_line(tmp_path, capsys):
     code = main(["--out", str(tmp_path / "x"), "--env", "image_size=30", "--no-progress-bar"])
     assert code == 2
     assert "multiples of 4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("algo, hp", [("a2c", {"n_steps": 8}),
+                                      ("dqn", {"buffer_size": 256, "learning_starts": 16, "batch_size": 8})])
+def test_other_presets_train_and_load(tmp_path, algo, hp):
+    from goggles_gym.policies import load_preset
+
+    preset = load_preset(algo)
+    config = PolicyTrainConfig(**{**preset, "out": str(tmp_path), "timesteps": 64, "n_envs": 2, "eval_freq": 0,
+                                  "final_eval_episodes": 0, "progress_bar": False, "env": dict(TINY_ENV),
+                                  "hyperparams": {**preset["hyperparams"], **hp}})
+    train_policy(config)
+    assert load_policy(tmp_path).algo == algo
+
+
+def test_subproc_vec_env(tmp_path):
+    result = train_policy(tiny_config(tmp_path, timesteps=64, eval_freq=0, final_eval_episodes=0, vec_env="subproc"))
+    assert result.timesteps == 64

@@ -33,7 +33,7 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type) -> None:
         hint = hints[f.name]
         default = f.default if f.default is not dataclasses.MISSING else "(preset)"
         helptext = f"{f.metadata.get('help', '')} [default: {default}]"
-        if hint is bool:
+        if hint is bool or bool in typing.get_args(hint):
             parser.add_argument(name, action=argparse.BooleanOptionalAction, default=None, help=helptext)
             continue
         base = _scalar(hint)

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from goggles_gym.envs.effects import apply_camera_effects
+from goggles_gym.envs.effects import CameraPipeline
 from goggles_gym.envs.looks import Look, LookSpec, RandomizedLooks, get_look, look_name
 from goggles_gym.envs.scene import CLASSES, Pose2D, Scene, SceneConfig
 
@@ -104,6 +104,7 @@ class ChairNav(gym.Env):
         self.action_space = spaces.Discrete(3)
         self._appearance_rng = np.random.default_rng()
         self._render_rng = np.random.default_rng()
+        self._set_camera(first)
         self.layout = None
         self.pose: Pose2D | None = None
 
@@ -114,9 +115,13 @@ class ChairNav(gym.Env):
         bearing = (math.atan2(dy, dx) - self.pose.yaw + math.pi) % (2 * math.pi) - math.pi
         return math.hypot(dx, dy), bearing
 
+    def _set_camera(self, look: Look) -> None:
+        self._camera = CameraPipeline(look.camera, (self.height, self.width), self._appearance_rng)
+        self._render_camera = None
+
     def _observe(self) -> tuple[np.ndarray, np.ndarray]:
         rgb, labels = self.scene.render(self.pose, self.width, self.height, self.look)
-        return apply_camera_effects(rgb, self.look.camera, self._appearance_rng), labels
+        return self._camera(rgb, self._appearance_rng), labels
 
     # --- Gymnasium API -----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -128,6 +133,9 @@ class ChairNav(gym.Env):
         if isinstance(self._look_source, RandomizedLooks):
             self.look = self._look_source.sample(self._appearance_rng)
             self.scene.apply_look(self.look)
+            self._set_camera(self.look)
+        elif seed is not None:
+            self._set_camera(self.look)  # the noise bank is drawn from the seed too
         self.layout = self.scene.sample_layout(self.np_random)
         self.scene.apply_layout(self.layout)
         self.pose = self.layout.start
@@ -181,7 +189,9 @@ class ChairNav(gym.Env):
         h = self.render_size
         w = round(h * self.width / self.height)
         rgb, _ = self.scene.render(self.pose, w, h, self.look)
-        return apply_camera_effects(rgb, self.look.camera, self._render_rng)
+        if self._render_camera is None or self._render_camera.size != (h, w):
+            self._render_camera = CameraPipeline(self.look.camera, (h, w), self._render_rng)
+        return self._render_camera(rgb, self._render_rng)
 
     def close(self) -> None:
         """Release the PyBullet client."""

@@ -1,48 +1,75 @@
 """Camera effects: turn a clean render into what a real camera would deliver.
 
-One function, :func:`apply_camera_effects`, applied to uint8 RGB frames. The noise draws from the
+:class:`CameraPipeline` precomputes what it can for one :class:`CameraEffects` and frame size
+(a lookup table for colour cast and gamma, the vignette mask, a bank of Gaussian noise), so that
+applying the effects costs a fraction of a render. Noise draws its offset into the bank from the
 RNG it is given, so a seeded env gives the same noisy frames every time.
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 import cv2
 import numpy as np
 
 from goggles_gym.envs.looks import CameraEffects
 
+_NOISE_BANK = 1 << 16
 
-@lru_cache(maxsize=16)
-def _vignette(height: int, width: int, strength: float) -> np.ndarray:
-    """Radial gain, 1 at the centre falling to (1 - strength) at the corners, H x W x 1."""
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    r2 = ((yy - (height - 1) / 2) / (height / 2)) ** 2 + ((xx - (width - 1) / 2) / (width / 2)) ** 2
-    return (1.0 - strength * np.clip(r2 / 2.0, 0.0, 1.0))[..., None].astype(np.float32)
+
+class CameraPipeline:
+    """Applies one :class:`CameraEffects` to uint8 RGB frames of one size.
+
+    >>> pipe = CameraPipeline(CameraEffects(gamma=1.2, noise_std=4.0), (16, 16), np.random.default_rng(0))
+    >>> out = pipe(np.full((16, 16, 3), 100, np.uint8), np.random.default_rng(1))
+    >>> out.shape, out.dtype, bool(out.mean() > 100)
+    ((16, 16, 3), dtype('uint8'), True)
+    """
+
+    def __init__(self, fx: CameraEffects, size: tuple[int, int], rng: np.random.Generator) -> None:
+        self.fx = fx
+        self.size = tuple(size)
+        self.identity = fx == CameraEffects()
+        levels = np.arange(256, dtype=np.float32) / 255.0
+        lut = np.clip(levels[:, None] * np.asarray(fx.color_cast, np.float32)[None, :], 0.0, 1.0) ** (1.0 / fx.gamma)
+        self._lut = None
+        if fx.color_cast != (1.0, 1.0, 1.0) or fx.gamma != 1.0:
+            self._lut = np.round(lut * 255.0).astype(np.uint8).reshape(256, 1, 3)
+        self._vignette = None
+        if fx.vignetting > 0:
+            h, w = self.size
+            yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+            r2 = ((yy - (h - 1) / 2) / (h / 2)) ** 2 + ((xx - (w - 1) / 2) / (w / 2)) ** 2
+            self._vignette = (1.0 - fx.vignetting * np.clip(r2 / 2.0, 0.0, 1.0))[..., None].astype(np.float32)
+        self._noise = None
+        if fx.noise_std > 0:
+            n = max(_NOISE_BANK, 2 * self.size[0] * self.size[1] * 3)
+            self._noise = rng.standard_normal(n, dtype=np.float32) * np.float32(fx.noise_std)
+
+    def __call__(self, frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Return ``frame`` (uint8 H x W x 3) as the camera would deliver it (a new array)."""
+        if self.identity:
+            return frame
+        fx = self.fx
+        out = frame if self._lut is None else cv2.LUT(frame, self._lut)
+        if self._vignette is not None or fx.blur_sigma > 0 or self._noise is not None:
+            img = out.astype(np.float32)
+            if self._vignette is not None:
+                img *= self._vignette
+            if fx.blur_sigma > 0:
+                img = cv2.GaussianBlur(img, (0, 0), fx.blur_sigma)
+            if self._noise is not None:
+                k = img.size
+                start = int(rng.integers(0, self._noise.size - k + 1))
+                img += self._noise[start : start + k].reshape(img.shape)
+            out = np.clip(img, 0.0, 255.0).astype(np.uint8)
+        if fx.jpeg_quality is not None:
+            ok, buf = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(fx.jpeg_quality)])
+            if not ok:  # pragma: no cover - OpenCV failure, not user input
+                raise RuntimeError("JPEG encoding failed")
+            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+        return np.ascontiguousarray(out)
 
 
 def apply_camera_effects(frame: np.ndarray, fx: CameraEffects, rng: np.random.Generator) -> np.ndarray:
-    """Apply ``fx`` to a uint8 RGB frame (H x W x 3) and return a new uint8 frame."""
-    if fx.is_identity:
-        return frame
-    img = frame.astype(np.float32) * (1.0 / 255.0)
-    if fx.color_cast != (1.0, 1.0, 1.0):
-        img *= np.asarray(fx.color_cast, np.float32)
-        np.clip(img, 0.0, 1.0, out=img)
-    if fx.gamma != 1.0:
-        img **= 1.0 / fx.gamma
-    if fx.vignetting > 0:
-        img *= _vignette(img.shape[0], img.shape[1], fx.vignetting)
-    if fx.blur_sigma > 0:
-        img = cv2.GaussianBlur(img, (0, 0), fx.blur_sigma)
-    img *= 255.0
-    if fx.noise_std > 0:
-        img += rng.standard_normal(img.shape, dtype=np.float32) * fx.noise_std
-    out = np.clip(img, 0.0, 255.0).astype(np.uint8)
-    if fx.jpeg_quality is not None:
-        ok, buf = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(fx.jpeg_quality)])
-        if not ok:  # pragma: no cover - OpenCV failure, not user input
-            raise RuntimeError("JPEG encoding failed")
-        out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
-    return np.ascontiguousarray(out)
+    """One-off form of :class:`CameraPipeline` (builds the pipeline, then applies it)."""
+    return CameraPipeline(fx, frame.shape[:2], rng)(frame, rng)

@@ -82,11 +82,6 @@ class CameraEffects:
     noise_std: float = field(default=0.0, metadata=_rng(0, 128))
     jpeg_quality: int | None = field(default=None, metadata=_rng(1, 100))
 
-    @property
-    def is_identity(self) -> bool:
-        """True when the effects leave a frame unchanged (then applying them costs nothing)."""
-        return self == CameraEffects()
-
 
 @dataclass(frozen=True)
 class Look:

@@ -1,0 +1,169 @@
+"""Train CycleGAN and VR-Goggles on built-in sim and real looks and measure them on held-out frames.
+
+    python benchmarks/translator_quality.py --out runs/bench_translators [--frames 3000] [--heldout 400]
+
+Stages (each skipped when its artifact exists in --out): unpaired sim and real collections from
+different seeds; an *evaluation* segmentation net trained on a separate sim collection with its own
+seed (not the net VR-Goggles trained against, so the mIoU is not measured by the loss's own judge);
+both translators with the default preset. Held-out real frames come with their true labels and the
+true ``sim`` render of the same seed and pose (the env gives pairs; they are used for measuring only).
+
+Targets (issue 3): mIoU VR-Goggles > CycleGAN > raw; paired L1 VR-Goggles <= CycleGAN < raw; shift
+consistency of VR-Goggles at most half of CycleGAN's; training <= 30 min each on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from goggles_gym import translators
+from goggles_gym.envs import ChairNav
+from goggles_gym.envs.scene import CLASSES
+from goggles_gym.frames import read_collection
+from goggles_gym.frames.sources import collect_from_env, episode_seeds
+from goggles_gym.translators.io import to_tensor
+from goggles_gym.translators.losses import shift_loss
+from goggles_gym.translators.networks import ResnetGenerator, init_weights
+from goggles_gym.translators.training import SEGNET, load_segnet, save_segnet, train_segnet, train_translator
+
+
+def paired_heldout(n: int, size: int, seed: int) -> dict[str, np.ndarray]:
+    """``n`` real frames with their true labels and the true sim render of the same pose."""
+    real, sim = ChairNav(look="real", image_size=size), ChairNav(look="sim", image_size=size)
+    rng = np.random.default_rng(seed)
+    out: dict[str, list] = {"real": [], "sim": [], "labels": []}
+    seeds = iter(episode_seeds(seed, n))
+    action = 0
+    while len(out["real"]) < n:
+        s = next(seeds)
+        (ro, ri), (so, si) = real.reset(seed=s), sim.reset(seed=s)
+        for _ in range(int(rng.integers(0, 30))):  # a random point of a sticky random walk
+            action = action if rng.random() < 0.8 else int(rng.integers(3))
+            ro, _, t1, u1, ri = real.step(action)
+            so, _, _, _, si = sim.step(action)
+            if t1 or u1:
+                break
+        assert np.array_equal(ri["labels"], si["labels"])  # same geometry in both looks
+        out["real"].append(ro)
+        out["sim"].append(so)
+        out["labels"].append(ri["labels"])
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def miou(seg: torch.nn.Module, frames: np.ndarray, labels: np.ndarray) -> float:
+    """Mean IoU over the classes present in the labels or the predictions."""
+    with torch.inference_mode():
+        pred = torch.cat([seg(to_tensor(frames[i : i + 64])).argmax(1) for i in range(0, len(frames), 64)]).numpy()
+    ious = []
+    for c in range(len(CLASSES)):
+        inter = np.logical_and(pred == c, labels == c).sum()
+        union = np.logical_or(pred == c, labels == c).sum()
+        if union:
+            ious.append(inter / union)
+    return float(np.mean(ious))
+
+
+def shift_consistency(generator: torch.nn.Module, frames: np.ndarray) -> float:
+    """Mean |G(shift x) - shift G(x)| in 0..255 units over all 15 sub-stride shifts."""
+    x = to_tensor(frames)
+    s = generator.stride
+    with torch.inference_mode():
+        vals = [shift_loss(generator, x, (i, j)).item() for i in range(s) for j in range(s) if i or j]
+    return float(np.mean(vals)) * 127.5
+
+
+def fps(generator: torch.nn.Module, size: int, batch: int, seconds: float = 3.0) -> float:
+    """Frames per second of a generator forward pass on CPU at ``size``, ``batch`` frames a call."""
+    generator = generator.eval()
+    x = torch.zeros(batch, 3, size, size)
+    with torch.inference_mode():
+        for _ in range(3):
+            generator(x)
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            generator(x)
+            n += 1
+    return n * batch / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="runs/bench_translators", help="run folder")
+    ap.add_argument("--frames", type=int, default=3000, help="frames per domain (<= 5000)")
+    ap.add_argument("--heldout", type=int, default=400, help="held-out paired real frames")
+    ap.add_argument("--size", type=int, default=64, help="frame size")
+    ap.add_argument("--iterations", type=int, default=None, help="override the preset's iterations")
+    args = ap.parse_args()
+    out = Path(args.out)
+    env_kwargs = {"image_size": args.size}
+    torch.set_num_threads(torch.get_num_threads())
+    print(f"torch threads: {torch.get_num_threads()}, device: cpu, frames per domain: {args.frames}")
+
+    for name, look, seed in (("sim", "sim", 0), ("real", "real", 1), ("sim_eval", "sim", 2)):
+        if not (out / "frames" / name / "manifest.json").exists():
+            collect_from_env(out / "frames" / name, look, args.frames, seed, env_kwargs=env_kwargs)
+    if not (out / SEGNET).exists():
+        save_segnet(out / SEGNET, train_segnet(read_collection(out / "frames" / "sim_eval"), 1500, seed=100,
+                                               device=torch.device("cpu")))
+    eval_seg = load_segnet(out / SEGNET)
+
+    results: dict[str, dict] = {}
+    for method in ("cyclegan", "vr-goggles"):
+        run = out / method
+        done = run / "translator.pt"
+        if not (done.exists() and translators.load(done).meta["extra"].get("final")):
+            frames = out / "frames"
+            cfg = translators.TranslatorTrainConfig(real=str(frames / "real"), sim=str(frames / "sim"), out=str(run),
+                                                    method=method, resume=(run / "checkpoint.pt").exists())
+            if args.iterations:
+                cfg.iterations = args.iterations
+            start = time.perf_counter()
+            res = train_translator(cfg)
+            (run / "wall_time.json").write_text(json.dumps({"seconds": time.perf_counter() - start,
+                                                            "iterations": res.iterations}))
+        results[method] = {"wall": json.loads((run / "wall_time.json").read_text())}
+
+    held = paired_heldout(args.heldout, args.size, seed=3)
+    real, sim, labels = held["real"], held["sim"], held["labels"]
+    rows = {"raw real": real}
+    gens = {}
+    for method in ("cyclegan", "vr-goggles"):
+        tr = translators.load(out / method / "translator.pt", device="cpu")
+        gens[method] = tr.generator
+        rows[method] = np.concatenate([tr(real[i : i + 64]) for i in range(0, len(real), 64)])
+    print(f"\nheld-out: {len(real)} real frames {args.size}x{args.size} (episode seeds from 3), true labels and "
+          "true sim renders of the same poses")
+    print(f"{'frames':<12} {'mIoU':>6} {'L1 to sim':>10} {'shift':>7}")
+    print(f"{'true sim':<12} {miou(eval_seg, sim, labels):6.3f} {0.0:10.2f} {'':>7}")
+    for name, frames in rows.items():
+        l1 = float(np.abs(frames.astype(np.float32) - sim.astype(np.float32)).mean())
+        shift = shift_consistency(gens[name], real[:128]) if name in gens else float("nan")
+        results.setdefault(name, {}).update(miou=miou(eval_seg, frames, labels), l1=l1, shift=shift)
+        print(f"{name:<12} {results[name]['miou']:6.3f} {l1:10.2f} {shift:7.2f}")
+    print("(mIoU: evaluation seg net trained on separate sim frames; L1 and shift in 0..255 units)")
+
+    print("\ntraining wall time (2 CPU cores):")
+    for method in ("cyclegan", "vr-goggles"):
+        w = results[method]["wall"]
+        print(f"  {method:<11} {w['seconds'] / 60:5.1f} min for {w['iterations']} iterations")
+    print("\ninference frames/s at 64x64 on CPU (generator forward):")
+    ref = init_weights(ResnetGenerator(ngf=64, n_blocks=9))
+    for name, g in [*gens.items(), ("reference resnet_9blocks ngf64", ref)]:
+        print(f"  {name:<31} batch 1: {fps(g, args.size, 1):7.1f}   batch 8: {fps(g, args.size, 8):7.1f}")
+    r = results
+    print("\ntargets:")
+    print(f"  mIoU VR > CycleGAN > raw: {r['vr-goggles']['miou'] > r['cyclegan']['miou'] > r['raw real']['miou']}")
+    print(f"  L1 VR <= CycleGAN < raw: {r['vr-goggles']['l1'] <= r['cyclegan']['l1'] < r['raw real']['l1']}")
+    print(f"  shift VR <= CycleGAN / 2: {r['vr-goggles']['shift'] <= r['cyclegan']['shift'] / 2}")
+    print(f"  training <= 30 min each: {all(r[m]['wall']['seconds'] <= 1800 for m in ('cyclegan', 'vr-goggles'))}")
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""A frame collection on disk: PNG files any image tool reads, plus a small manifest.
+
+Layout::
+
+    COLLECTION/
+      manifest.json        format, source, look, size, count, seed, has_labels, classes
+      rgb/000000.png ...   uint8 RGB frames
+      labels/000000.png    single-channel class maps (sim collections: training targets)
+      eval_labels/...      class maps of real collections: kept apart, for measuring only
+
+The manifest is written last, so a collection without one is incomplete. Any plain folder of
+PNG / JPEG images also reads as a collection (``import_image_folder`` turns one into a proper
+collection), and :func:`export_cyclegan_layout` writes CycleGAN's ``trainA`` / ``trainB`` folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm.auto import tqdm
+
+from goggles_gym.common.files import atomic_write_text
+from goggles_gym.envs.scene import CLASSES
+from goggles_gym.frames.images import center_crop_resize, check_frames
+
+FORMAT = "goggles-gym-frames"
+VERSION = 1
+MANIFEST = "manifest.json"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+class FrameCollectionError(ValueError):
+    """A collection folder is empty, incomplete or holds a file that is not a readable image."""
+
+
+@dataclass
+class FrameCollection:
+    """Frames in memory: ``rgb`` N x H x W x 3 uint8; ``labels`` N x H x W uint8 or None."""
+
+    rgb: np.ndarray
+    labels: np.ndarray | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+    eval_labels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.rgb)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the frames."""
+        return tuple(self.rgb.shape[1:3])
+
+
+class CollectionWriter:
+    """Writes frames one by one into a collection folder; :meth:`close` writes the manifest.
+
+    ``labels_role`` is ``"train"`` for sim collections (``labels/``) and ``"eval"`` for real ones
+    (``eval_labels/``: ground truth the translators never train on).
+    """
+
+    def __init__(self, path: str | os.PathLike, *, source: str, look: str | None, size: tuple[int, int],
+                 seed: int | None, labels_role: str = "train", extra: dict[str, Any] | None = None) -> None:
+        if labels_role not in ("train", "eval"):
+            raise ValueError(f"labels_role must be 'train' or 'eval', got {labels_role!r}")
+        self.path = Path(path)
+        if (self.path / MANIFEST).exists():
+            raise FileExistsError(f"{self.path} already holds a collection; choose another folder or delete it")
+        (self.path / "rgb").mkdir(parents=True, exist_ok=True)
+        self.labels_dir = self.path / ("labels" if labels_role == "train" else "eval_labels")
+        self.meta = {"format": FORMAT, "version": VERSION, "source": source, "look": look, "size": list(size),
+                     "seed": seed, "labels_role": labels_role, "classes": list(CLASSES), **(extra or {})}
+        self.size = tuple(size)
+        self.count = 0
+        self.has_labels = False
+
+    def add(self, rgb: np.ndarray, labels: np.ndarray | None = None) -> None:
+        """Append one uint8 RGB frame (and optionally its class map)."""
+        check_frames(rgb, "frame", self.size)
+        name = f"{self.count:06d}.png"
+        if not cv2.imwrite(str(self.path / "rgb" / name), np.ascontiguousarray(rgb[..., ::-1])):
+            raise OSError(f"could not write {self.path / 'rgb' / name}")
+        if labels is not None:
+            self.labels_dir.mkdir(exist_ok=True)
+            cv2.imwrite(str(self.labels_dir / name), np.ascontiguousarray(labels.astype(np.uint8)))
+            self.has_labels = True
+        self.count += 1
+
+    def close(self) -> Path:
+        """Write the manifest (atomically): the collection is complete."""
+        if self.count == 0:
+            raise FrameCollectionError(f"no frames were written to {self.path}")
+        self.meta.update(count=self.count, has_labels=self.has_labels)
+        atomic_write_text(self.path / MANIFEST, json.dumps(self.meta, indent=2))
+        return self.path
+
+
+def _image_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise FrameCollectionError(f"frame folder not found: {folder}")
+    files = sorted(f for f in folder.iterdir() if not f.name.startswith("."))
+    if not files:
+        raise FrameCollectionError(f"frame folder {folder} is empty; collect frames into it first "
+                                   "(python -m goggles_gym.collect)")
+    for f in files:
+        if f.is_dir() or f.suffix.lower() not in IMAGE_SUFFIXES:
+            raise FrameCollectionError(f"{f} is not an image file ({', '.join(IMAGE_SUFFIXES)}); "
+                                       "move it out of the frame folder")
+    return files
+
+
+def _read_image(path: Path, flags: int) -> np.ndarray:
+    img = cv2.imread(str(path), flags)
+    if img is None:
+        raise FrameCollectionError(f"{path} is not a readable image (corrupt or truncated); delete or replace it")
+    return img
+
+
+def _read_stack(files: list[Path], labels: bool, size: tuple[int, int] | None, desc: str) -> np.ndarray:
+    out = None
+    for i, f in enumerate(tqdm(files, desc=desc, leave=False, disable=len(files) < 500)):
+        img = _read_image(f, cv2.IMREAD_GRAYSCALE if labels else cv2.IMREAD_COLOR)
+        if not labels:
+            img = img[..., ::-1]
+        if out is None:
+            size = size or img.shape[:2]
+            out = np.empty((len(files), *size) + (() if labels else (3,)), np.uint8)
+        if img.shape[:2] != tuple(size):
+            raise FrameCollectionError(f"{f} is {img.shape[1]}x{img.shape[0]} but the collection's frames are "
+                                       f"{size[1]}x{size[0]}; every frame of a collection must be the same size")
+        out[i] = img
+    return out
+
+
+def read_collection(path: str | os.PathLike) -> FrameCollection:
+    """Read a collection folder (or a plain folder of images) into memory, checking every file."""
+    path = Path(path)
+    manifest_path = path / MANIFEST
+    if not manifest_path.exists():
+        files = _image_files(path)
+        rgb = _read_stack(files, False, None, f"reading {path.name}")
+        return FrameCollection(rgb, None, {"format": "image-folder", "source": str(path), "count": len(rgb),
+                                           "size": list(rgb.shape[1:3])})
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise FrameCollectionError(f"{manifest_path} is not valid JSON ({exc}); the collection is damaged") from exc
+    if manifest.get("format") != FORMAT:
+        raise FrameCollectionError(f"{manifest_path} is not a goggles-gym frame collection manifest")
+    size = tuple(manifest["size"])
+    files = _image_files(path / "rgb")
+    if len(files) != manifest["count"]:
+        raise FrameCollectionError(f"{path} holds {len(files)} frames but its manifest says {manifest['count']}; "
+                                   "the collection is incomplete: collect it again")
+    rgb = _read_stack(files, False, size, f"reading {path.name}")
+    labels = eval_labels = None
+    if manifest.get("has_labels"):
+        folder = path / ("labels" if manifest.get("labels_role", "train") == "train" else "eval_labels")
+        stack = _read_stack(_image_files(folder), True, size, f"reading {path.name} labels")
+        if len(stack) != len(rgb):
+            raise FrameCollectionError(f"{folder} holds {len(stack)} label maps for {len(rgb)} frames")
+        if manifest.get("labels_role", "train") == "train":
+            labels = stack
+        else:
+            eval_labels = stack
+    return FrameCollection(rgb, labels, manifest, eval_labels)
+
+
+def import_image_folder(src: str | os.PathLike, dest: str | os.PathLike, size: tuple[int, int],
+                        look: str | None = None) -> Path:
+    """Turn any folder of images (e.g. CycleGAN's ``trainA``) into a collection of ``size`` frames."""
+    files = _image_files(Path(src))
+    writer = CollectionWriter(dest, source=f"folder:{src}", look=look, size=size, seed=None)
+    for f in tqdm(files, desc="importing", leave=False):
+        writer.add(center_crop_resize(_read_image(f, cv2.IMREAD_COLOR)[..., ::-1], size))
+    return writer.close()
+
+
+def export_cyclegan_layout(real: str | os.PathLike, sim: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Copy two collections into CycleGAN's layout: ``trainA`` = real frames, ``trainB`` = sim frames."""
+    dest = Path(dest)
+    for name, src in (("trainA", Path(real)), ("trainB", Path(sim))):
+        files = _image_files(src / "rgb" if (src / MANIFEST).exists() else src)
+        (dest / name).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copy2(f, dest / name / f.name)
+    return dest

@@ -1,0 +1,96 @@
+"""Where frames come from: a ChairNav look (rolled by a policy or by sticky random actions), or an
+OpenCV capture (video file, camera index, stream URL)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm.auto import tqdm
+
+from goggles_gym.envs.chairnav import ChairNav
+from goggles_gym.envs.looks import LookSpec, look_name
+from goggles_gym.frames.collection import CollectionWriter
+from goggles_gym.frames.images import center_crop_resize
+
+
+def episode_seeds(seed: int, count: int) -> list[int]:
+    """Episode seeds drawn from ``seed``: two collections with different seeds share no episode."""
+    return [int(s) for s in np.random.SeedSequence(seed).generate_state(count)]
+
+
+def collect_from_env(out: str | os.PathLike, look: LookSpec, count: int, seed: int, *, domain: str | None = None,
+                     policy: Any = None, epsilon: float = 0.2, sticky: float = 0.8,
+                     env_kwargs: dict[str, Any] | None = None, progress: bool = True) -> Path:
+    """Save ``count`` frames of ChairNav in ``look`` to a new collection at ``out``.
+
+    Actions come from ``policy`` (anything with ``predict(obs) -> action``; a random action with
+    probability ``epsilon``) or, without one, are random and repeated with probability ``sticky``
+    for coverage. ``domain`` ``sim`` keeps label maps as training targets, ``real`` keeps them apart
+    for measuring only (default: ``sim`` for the sim look, ``real`` otherwise).
+    """
+    name = look_name(look)
+    domain = domain or ("sim" if name == "sim" else "real")
+    if domain not in ("sim", "real"):
+        raise ValueError(f"domain must be 'sim' or 'real', got {domain!r}")
+    env = ChairNav(look=look, **(env_kwargs or {}))
+    rng = np.random.default_rng(seed)
+    writer = CollectionWriter(out, source="env", look=name, size=(env.height, env.width), seed=seed,
+                              labels_role="train" if domain == "sim" else "eval",
+                              extra={"domain": domain, "policy": getattr(policy, "path", None) and str(policy.path),
+                                     "env": env_kwargs or {}})
+    seeds = iter(episode_seeds(seed, count + 1))
+    obs, info = env.reset(seed=next(seeds))
+    action = 0
+    try:
+        for _ in tqdm(range(count), desc=f"collecting {name}", disable=not progress):
+            writer.add(obs, info["labels"])
+            if policy is not None and rng.random() >= epsilon:
+                action = int(np.asarray(policy.predict(obs)).reshape(-1)[0])
+            elif policy is not None or rng.random() >= sticky:
+                action = int(rng.integers(3))
+            obs, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                obs, info = env.reset(seed=next(seeds))
+    finally:
+        env.close()
+    return writer.close()
+
+
+def open_capture(source: str | int) -> cv2.VideoCapture:
+    """Open a camera index (``0`` or ``"0"``), video file or stream URL; fail clearly if it won't."""
+    if isinstance(source, str) and source.isdigit():
+        source = int(source)
+    if isinstance(source, str) and "://" not in source and not Path(source).exists():
+        raise FileNotFoundError(f"video file not found: {source}")
+    cap = cv2.VideoCapture(source)
+    if not cap.isOpened():
+        raise RuntimeError(f"could not open capture source {source!r}: check the camera index, file or URL")
+    return cap
+
+
+def collect_from_capture(out: str | os.PathLike, source: str | int, count: int, size: tuple[int, int],
+                         stride: int = 1, look: str | None = None, progress: bool = True) -> Path:
+    """Save up to ``count`` frames (every ``stride``-th) from an OpenCV capture, centre-cropped and resized."""
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    cap = open_capture(source)
+    writer = CollectionWriter(out, source=f"capture:{source}", look=look, size=size, seed=None, labels_role="eval",
+                              extra={"domain": "real", "stride": stride})
+    index = 0
+    try:
+        with tqdm(total=count, desc=f"collecting {source}", disable=not progress) as bar:
+            while writer.count < count:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                if index % stride == 0:
+                    writer.add(center_crop_resize(frame[..., ::-1], size))
+                    bar.update()
+                index += 1
+    finally:
+        cap.release()
+    return writer.close()

@@ -1,0 +1,73 @@
+"""Translator training options: one dataclass, every option declared once with its help."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from goggles_gym.common.cli import arg
+
+METHODS = ("cyclegan", "vr-goggles")
+
+
+@dataclass
+class TranslatorTrainConfig:
+    """Options of ``python -m goggles_gym.train translator``; saved inside the translator file.
+
+    Defaults follow CycleGAN's reference (LSGAN, lambda_cycle 10, identity 0.5, pool 50, Adam 2e-4
+    beta1 0.5, linear decay over the second half) with two changes for 64 x 64 frames on a CPU:
+    a smaller generator (ngf 16, 4 blocks instead of 64 and 9) and a PatchGAN with 2 stride-2
+    layers (34 x 34 patches instead of 70 x 70, which would cover the whole frame).
+    """
+
+    real: str = arg("", "real frame collection (folder)")
+    sim: str = arg("", "sim frame collection (folder, with label maps for the semantic loss)")
+    out: str = arg("runs/translator", "run folder: translator.pt, checkpoint.pt, segnet.pt, TensorBoard logs")
+    method: str = arg("vr-goggles", "cyclegan, or vr-goggles (= cyclegan + semantic + shift)", choices=METHODS)
+    semantic: bool | None = arg(None, "semantic consistency loss on/off [default: on for vr-goggles]")
+    shift: bool | None = arg(None, "shift loss on/off [default: on for vr-goggles]")
+    iterations: int = arg(3000, "generator updates")
+    batch_size: int = arg(8, "frames per domain per update")
+    lr: float = arg(2e-4, "Adam learning rate")
+    beta1: float = arg(0.5, "Adam beta1")
+    decay_start: float = arg(0.5, "fraction of iterations after which the lr decays linearly to 0")
+    ngf: int = arg(16, "generator base channels (reference: 64)")
+    n_blocks: int = arg(4, "generator residual blocks (reference: 9)")
+    ndf: int = arg(32, "discriminator base channels (reference: 64)")
+    d_layers: int = arg(2, "discriminator stride-2 layers (reference: 3)")
+    pool_size: int = arg(50, "image pool of past fakes for the discriminators")
+    lambda_cycle: float = arg(10.0, "cycle loss weight")
+    lambda_identity: float = arg(0.5, "identity loss weight, relative to lambda_cycle")
+    lambda_semantic: float = arg(1.0, "semantic consistency loss weight")
+    lambda_shift: float = arg(10.0, "shift loss weight")
+    segnet: str | None = arg(None, "a trained segnet.pt to use instead of training one on the sim labels")
+    seg_iterations: int = arg(1500, "segmentation net updates (when it is trained here)")
+    flip: bool = arg(True, "random horizontal flips of training frames")
+    seed: int = arg(0, "seed of sampling, initialisation and shifts")
+    device: str = arg("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:N")
+    log_every: int = arg(50, "TensorBoard scalars every N iterations")
+    image_every: int = arg(500, "TensorBoard image grids (real | translated | cycled) every N iterations")
+    checkpoint_every: int = arg(250, "checkpoint (and translator file) every N iterations")
+    resume: bool = arg(False, "continue from checkpoint.pt in --out")
+    progress_bar: bool = arg(True, "show a progress bar")
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        vr = self.method == "vr-goggles"
+        if self.semantic is None:
+            self.semantic = vr
+        if self.shift is None:
+            self.shift = vr
+
+    @property
+    def variant(self) -> str:
+        """Human name of the loss set: cyclegan, cyclegan+semantic, cyclegan+shift or vr-goggles."""
+        if self.semantic and self.shift:
+            return "vr-goggles"
+        return "cyclegan" + ("+semantic" if self.semantic else "") + ("+shift" if self.shift else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (saved in the translator file)."""
+        return dataclasses.asdict(self)

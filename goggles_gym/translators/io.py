@@ -1,0 +1,121 @@
+"""The translator file: one self-describing ``.pt`` with method, architecture, image size,
+normalisation, direction, training config and weights, and :func:`load` that turns it into a
+callable from uint8 real frames to uint8 sim-look frames."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from goggles_gym.common.files import atomic_write
+from goggles_gym.frames.images import check_frames
+from goggles_gym.translators.networks import ResnetGenerator
+
+FORMAT = "goggles-gym-translator"
+VERSION = 1
+NORMALIZATION = "x / 127.5 - 1 (uint8 RGB to [-1, 1]); output (y + 1) * 127.5"
+
+
+class TranslatorFileError(ValueError):
+    """A translator file is missing, corrupt, truncated, foreign or from a newer version."""
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto``: CUDA when present, else CPU."""
+    return torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                        ("cpu" if device == "auto" else device))
+
+
+def to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 N x H x W x 3 frames to a float N x 3 x H x W tensor in [-1, 1] (the one conversion)."""
+    t = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+    return t.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+def to_frames(t: torch.Tensor) -> np.ndarray:
+    """Inverse of :func:`to_tensor`: a [-1, 1] N x 3 x H x W tensor to uint8 N x H x W x 3."""
+    return t.detach().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def build_generator(arch: dict[str, Any]) -> ResnetGenerator:
+    """The generator an ``architecture`` entry describes."""
+    if arch.get("name") != "resnet":
+        raise TranslatorFileError(f"unknown generator architecture {arch.get('name')!r}")
+    return ResnetGenerator(ngf=int(arch["ngf"]), n_blocks=int(arch["n_blocks"]), n_down=int(arch["n_down"]))
+
+
+def save_translator(path: str | os.PathLike, generator: ResnetGenerator, *, method: str, image_size: tuple[int, int],
+                    config: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
+    """Write a translator file atomically."""
+    blob = {
+        "format": FORMAT, "version": VERSION, "method": method, "direction": "real->sim",
+        "image_size": list(image_size), "normalization": NORMALIZATION,
+        "architecture": {"name": "resnet", "ngf": generator.model[1].out_channels,
+                         "n_blocks": sum(1 for m in generator.model if type(m).__name__ == "ResnetBlock"),
+                         "n_down": generator.n_down},
+        "config": config, "extra": extra or {},
+        "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
+    }
+    return atomic_write(path, lambda tmp: torch.save(blob, tmp))
+
+
+def read_translator_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a translator file's contents (weights-only unpickling: no code runs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TranslatorFileError(f"translator file not found: {path}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as exc:
+        raise TranslatorFileError(f"{path} is not a readable translator file (corrupt or truncated: {exc}); "
+                                  "train it again or restore it") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise TranslatorFileError(f"{path} is not a goggles-gym translator file; "
+                                  "train one with `python -m goggles_gym.train translator`")
+    if blob.get("version", 0) > VERSION:
+        raise TranslatorFileError(f"{path} has format version {blob['version']}; this goggles-gym reads up to "
+                                  f"{VERSION}: upgrade goggles-gym")
+    return blob
+
+
+class Translator:
+    """A real->sim translator: call it on uint8 RGB frames (H x W x 3 or N x H x W x 3)."""
+
+    def __init__(self, generator: torch.nn.Module, image_size: tuple[int, int], method: str = "unknown",
+                 meta: dict[str, Any] | None = None, device: str | torch.device = "auto") -> None:
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.generator = generator.to(self.device).eval()
+        self.image_size = tuple(image_size)
+        self.method = method
+        self.meta = meta or {}
+
+    @property
+    def observation_shape(self) -> tuple[int, int, int]:
+        """The frame shape it accepts and returns: H x W x 3."""
+        return (*self.image_size, 3)
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """Translate real-look frames to sim-look frames, keeping the input's shape (uint8)."""
+        single = np.asarray(frames).ndim == 3
+        batch = check_frames(frames, "frames to translate", self.image_size)
+        with torch.inference_mode():
+            out = to_frames(self.generator(to_tensor(batch, self.device)))
+        return out[0] if single else out
+
+
+def load(path: str | os.PathLike, device: str = "auto") -> Translator:
+    """Load a translator file as a :class:`Translator`; a corrupt or foreign file fails clearly."""
+    blob = read_translator_file(path)
+    generator = build_generator(blob["architecture"])
+    try:
+        generator.load_state_dict(blob["state_dict"])
+    except (RuntimeError, KeyError) as exc:
+        raise TranslatorFileError(f"{path}: weights do not match the recorded architecture ({exc})") from None
+    meta = {k: v for k, v in blob.items() if k != "state_dict"}
+    return Translator(generator, tuple(blob["image_size"]), blob["method"], meta, device)

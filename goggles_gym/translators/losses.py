@@ -1,0 +1,64 @@
+"""The translators' losses: adversarial (LSGAN), cycle, identity, semantic consistency, shift."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def lsgan_loss(scores: Tensor, target_is_real: bool) -> Tensor:
+    """Least-squares GAN loss of discriminator scores against 1 (real) or 0 (fake)."""
+    target = torch.ones_like(scores) if target_is_real else torch.zeros_like(scores)
+    return F.mse_loss(scores, target)
+
+
+def cycle_loss(reconstructed: Tensor, original: Tensor) -> Tensor:
+    """L1 between an image and its round trip through both generators."""
+    return F.l1_loss(reconstructed, original)
+
+
+def identity_loss(same_domain_output: Tensor, original: Tensor) -> Tensor:
+    """L1 between a generator's output on an image already in its target domain and that image."""
+    return F.l1_loss(same_domain_output, original)
+
+
+def semantic_loss_sim_to_real(seg: nn.Module, translated_sim: Tensor, sim_labels: Tensor) -> Tensor:
+    """CyCADA's semantic consistency, sim side: the sim->real translation of a sim frame must
+    segment like the sim frame's ground truth (labels come from sim inputs only)."""
+    return F.cross_entropy(seg(translated_sim), sim_labels.long())
+
+
+def semantic_loss_real_to_sim(seg: nn.Module, real: Tensor, translated_real: Tensor) -> Tensor:
+    """CyCADA's semantic consistency, real side: the real->sim translation must segment like the
+    sim-trained net's pseudo-labels of the real input itself (no real ground truth is used)."""
+    with torch.no_grad():
+        pseudo = seg(real).argmax(1)
+    return F.cross_entropy(seg(translated_real), pseudo)
+
+
+def shift_loss(generator: nn.Module, x: Tensor, shift: tuple[int, int], margin: int = 0) -> Tensor:
+    """VR-Goggles' shift loss for one shift (i, j): ``G(shift x)`` against ``shift G(x)``.
+
+    Both inputs are crops of ``x`` offset by (i, j) and one generator stride smaller than ``x``
+    (so each still fits the stride); the outputs are compared with L1 on their overlap (minus
+    ``margin`` pixels at the borders). It is zero for a shift-equivariant generator.
+    """
+    i, j = shift
+    h, w = x.shape[-2:]
+    s = getattr(generator, "stride", 4)
+    if not (0 <= i < s and 0 <= j < s):
+        raise ValueError(f"shift {shift} must be below the generator's stride {s}")
+    a = generator(x[..., : h - s, : w - s])
+    b = generator(x[..., i : i + h - s, j : j + w - s])
+    hh, ww = h - s, w - s
+    m = margin
+    return F.l1_loss(a[..., i + m : hh - m, j + m : ww - m], b[..., m : hh - i - m, m : ww - j - m])
+
+
+def sample_shift(stride: int, generator: torch.Generator | None = None) -> tuple[int, int]:
+    """A random (i, j) with 0 <= i, j < stride, not both zero (a sub-stride shift)."""
+    while True:
+        i, j = (int(v) for v in torch.randint(0, stride, (2,), generator=generator))
+        if i or j:
+            return i, j

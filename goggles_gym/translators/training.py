@@ -1,0 +1,314 @@
+"""One training loop for every translator: CycleGAN, and VR-Goggles' extra losses switched on.
+
+Losses per generator update (each named in TensorBoard under ``loss/``):
+``G_adv`` (LSGAN, both directions), ``cycle`` (L1, both round trips), ``identity``,
+``semantic`` (CyCADA consistency through a frozen sim-trained segmentation net) and ``shift``
+(translation commutes with sub-stride shifts), and ``D_sim`` / ``D_real`` for the discriminators.
+``G`` maps real->sim (the goggles), ``F`` maps sim->real. Training is unpaired: real and sim
+batches are drawn independently from two collections of different episodes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.tensorboard import SummaryWriter
+from tqdm.auto import tqdm
+
+from goggles_gym.common.files import atomic_write, atomic_write_text
+from goggles_gym.envs.scene import CLASSES
+from goggles_gym.frames.collection import FrameCollection, FrameCollectionError, read_collection
+from goggles_gym.translators.config import TranslatorTrainConfig
+from goggles_gym.translators.io import resolve_device, save_translator, to_tensor
+from goggles_gym.translators.losses import (
+    cycle_loss,
+    identity_loss,
+    lsgan_loss,
+    sample_shift,
+    semantic_loss_real_to_sim,
+    semantic_loss_sim_to_real,
+    shift_loss,
+)
+from goggles_gym.translators.networks import PatchDiscriminator, ResnetGenerator, SegNet, init_weights
+
+CHECKPOINT = "checkpoint.pt"
+TRANSLATOR = "translator.pt"
+SEGNET = "segnet.pt"
+
+
+class ImagePool:
+    """CycleGAN's history of generated images: half the time the discriminator sees an older fake."""
+
+    def __init__(self, size: int, rng: random.Random) -> None:
+        self.size = size
+        self.images: list[torch.Tensor] = []
+        self.rng = rng
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        """Return a batch mixing ``images`` with stored older ones (and store the new ones)."""
+        if self.size == 0:
+            return images
+        out = []
+        for img in images.detach():
+            img = img.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(img)
+                out.append(img)
+            elif self.rng.random() > 0.5:
+                k = self.rng.randrange(self.size)
+                out.append(self.images[k].clone())
+                self.images[k] = img
+            else:
+                out.append(img)
+        return torch.cat(out, 0)
+
+
+class Batches:
+    """Seeded random batches (with optional flips) from an in-memory collection."""
+
+    def __init__(self, frames: FrameCollection, batch_size: int, flip: bool, rng: np.random.Generator,
+                 device: torch.device, with_labels: bool = False) -> None:
+        self.rgb, self.labels = frames.rgb, frames.labels if with_labels else None
+        self.batch_size, self.flip, self.rng, self.device = batch_size, flip, rng, device
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One batch: float images in [-1, 1] and, if kept, long label maps."""
+        idx = self.rng.integers(0, len(self.rgb), self.batch_size)
+        rgb = self.rgb[idx]
+        labels = None if self.labels is None else self.labels[idx]
+        if self.flip:
+            flip = self.rng.random(self.batch_size) < 0.5
+            rgb = np.where(flip[:, None, None, None], rgb[:, :, ::-1], rgb)
+            if labels is not None:
+                labels = np.where(flip[:, None, None], labels[:, :, ::-1], labels)
+        x = to_tensor(rgb, self.device)
+        y = None if labels is None else torch.from_numpy(np.ascontiguousarray(labels)).long().to(self.device)
+        return x, y
+
+
+def train_segnet(sim: FrameCollection, iterations: int, seed: int, device: torch.device, batch_size: int = 32,
+                 progress: bool = True) -> SegNet:
+    """Train the small segmentation net on sim frames and their labels (the semantic loss's judge)."""
+    if sim.labels is None:
+        raise FrameCollectionError("the sim collection has no label maps; collect it with --domain sim "
+                                   "(labels are needed for the semantic loss and for segmentation mIoU)")
+    torch.manual_seed(seed)
+    net = SegNet(n_classes=len(CLASSES)).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    batches = Batches(sim, batch_size, True, np.random.default_rng(seed), device, with_labels=True)
+    net.train()
+    for _ in tqdm(range(iterations), desc="segmentation net", disable=not progress, leave=False):
+        x, y = batches.next()
+        loss = F.cross_entropy(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+def save_segnet(path: Path, net: SegNet) -> Path:
+    """Write a segmentation net file (atomic)."""
+    blob = {"format": "goggles-gym-segnet", "classes": list(CLASSES), "width": net.enc1[0][0].out_channels,
+            "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
+    return atomic_write(path, lambda tmp: torch.save(blob, tmp))
+
+
+def load_segnet(path: str | Path, device: str | torch.device = "cpu") -> SegNet:
+    """Read a segmentation net file written by :func:`save_segnet`."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing here
+        raise ValueError(f"{path} is not a readable segmentation net file ({exc})") from None
+    if not isinstance(blob, dict) or blob.get("format") != "goggles-gym-segnet":
+        raise ValueError(f"{path} is not a goggles-gym segmentation net file")
+    net = SegNet(n_classes=len(blob["classes"]), width=int(blob["width"]))
+    net.load_state_dict(blob["state_dict"])
+    return net.to(device).eval()
+
+
+@dataclass
+class TranslatorResult:
+    """What :func:`train_translator` produced."""
+
+    run_dir: Path
+    translator_path: Path
+    iterations: int
+    wall_time_s: float
+
+
+class TranslatorTrainer:
+    """Holds the four networks, optimisers, schedulers and pools; one :meth:`step` = one update."""
+
+    def __init__(self, config: TranslatorTrainConfig, device: torch.device, seg: SegNet | None) -> None:
+        c = self.config = config
+        torch.manual_seed(c.seed)
+        self.device = device
+        self.G = init_weights(ResnetGenerator(ngf=c.ngf, n_blocks=c.n_blocks)).to(device)  # real -> sim
+        self.F = init_weights(ResnetGenerator(ngf=c.ngf, n_blocks=c.n_blocks)).to(device)  # sim -> real
+        self.D_sim = init_weights(PatchDiscriminator(ndf=c.ndf, n_layers=c.d_layers)).to(device)
+        self.D_real = init_weights(PatchDiscriminator(ndf=c.ndf, n_layers=c.d_layers)).to(device)
+        self.seg = seg
+        if seg is not None:
+            for p in seg.parameters():
+                p.requires_grad_(False)
+        betas = (c.beta1, 0.999)
+        self.opt_G = torch.optim.Adam(itertools.chain(self.G.parameters(), self.F.parameters()), lr=c.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(itertools.chain(self.D_sim.parameters(), self.D_real.parameters()), lr=c.lr,
+                                      betas=betas)
+        start = int(c.iterations * c.decay_start)
+
+        def rule(it: int) -> float:
+            return 1.0 - max(0, it - start) / max(c.iterations - start, 1)
+
+        self.sched = [torch.optim.lr_scheduler.LambdaLR(o, rule) for o in (self.opt_G, self.opt_D)]
+        self.py_rng = random.Random(c.seed)
+        self.pool_sim, self.pool_real = ImagePool(c.pool_size, self.py_rng), ImagePool(c.pool_size, self.py_rng)
+        self.shift_rng = torch.Generator().manual_seed(c.seed)
+        self.iteration = 0
+
+    def step(self, real: torch.Tensor, sim: torch.Tensor, sim_labels: torch.Tensor | None) -> dict[str, float]:
+        """One generator and one discriminator update; returns every loss by name."""
+        c = self.config
+        fake_sim = self.G(real)
+        rec_real = self.F(fake_sim)
+        fake_real = self.F(sim)
+        rec_sim = self.G(fake_real)
+        for d in (self.D_sim, self.D_real):
+            d.requires_grad_(False)
+        losses: dict[str, torch.Tensor] = {
+            "G_adv": lsgan_loss(self.D_sim(fake_sim), True) + lsgan_loss(self.D_real(fake_real), True),
+            "cycle": c.lambda_cycle * (cycle_loss(rec_real, real) + cycle_loss(rec_sim, sim)),
+        }
+        if c.lambda_identity > 0:
+            losses["identity"] = c.lambda_cycle * c.lambda_identity * (
+                identity_loss(self.G(sim), sim) + identity_loss(self.F(real), real))
+        if c.semantic:
+            losses["semantic"] = c.lambda_semantic * (semantic_loss_sim_to_real(self.seg, fake_real, sim_labels)
+                                                      + semantic_loss_real_to_sim(self.seg, real, fake_sim))
+        if c.shift:
+            losses["shift"] = c.lambda_shift * (shift_loss(self.G, real, sample_shift(self.G.stride, self.shift_rng))
+                                                + shift_loss(self.F, sim, sample_shift(self.F.stride, self.shift_rng)))
+        loss_G = sum(losses.values())
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.opt_G.step()
+
+        for d in (self.D_sim, self.D_real):
+            d.requires_grad_(True)
+        old_sim, old_real = self.pool_sim.query(fake_sim), self.pool_real.query(fake_real)
+        d_sim = 0.5 * (lsgan_loss(self.D_sim(sim), True) + lsgan_loss(self.D_sim(old_sim), False))
+        d_real = 0.5 * (lsgan_loss(self.D_real(real), True) + lsgan_loss(self.D_real(old_real), False))
+        self.opt_D.zero_grad(set_to_none=True)
+        (d_sim + d_real).backward()
+        self.opt_D.step()
+        for s in self.sched:
+            s.step()
+        self.iteration += 1
+        out = {k: v.item() for k, v in losses.items()}
+        out.update(G_total=loss_G.item(), D_sim=d_sim.item(), D_real=d_real.item())
+        return out
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume (networks, optimisers, schedulers, RNG states)."""
+        return {
+            "format": "goggles-gym-translator-checkpoint", "iteration": self.iteration,
+            "nets": {n: getattr(self, n).state_dict() for n in ("G", "F", "D_sim", "D_real")},
+            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+            "sched": [s.state_dict() for s in self.sched], "py_rng": self.py_rng.getstate(),
+            "shift_rng": self.shift_rng.get_state(), "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state`."""
+        for n, sd in state["nets"].items():
+            getattr(self, n).load_state_dict(sd)
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        for s, sd in zip(self.sched, state["sched"], strict=True):
+            s.load_state_dict(sd)
+        self.py_rng.setstate(state["py_rng"])
+        self.shift_rng.set_state(state["shift_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.iteration = int(state["iteration"])
+
+
+def _grid(real: torch.Tensor, trans: torch.Tensor, cyc: torch.Tensor, n: int = 4) -> torch.Tensor:
+    rows = [torch.cat([real[k], trans[k], cyc[k]], dim=2) for k in range(min(n, len(real)))]
+    return (torch.cat(rows, dim=1) + 1.0) / 2.0
+
+
+def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
+    """Train (or resume) a translator as ``config`` says; artifacts go into ``config.out``."""
+    c = config
+    run = Path(c.out)
+    run.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(c.device)
+    real, sim = read_collection(c.real), read_collection(c.sim)
+    if real.size != sim.size:
+        raise FrameCollectionError(f"real frames are {real.size} but sim frames are {sim.size}; "
+                                   "collect both at the policy's image size")
+    if any(v % 4 for v in real.size):
+        raise FrameCollectionError(f"frame size {real.size} must be a multiple of 4 (the generator's stride)")
+    seg = None
+    if c.semantic:
+        if c.segnet:
+            seg = load_segnet(c.segnet, device)
+        elif (run / SEGNET).is_file():
+            seg = load_segnet(run / SEGNET, device)
+        else:
+            seg = train_segnet(sim, c.seg_iterations, c.seed, device, progress=c.progress_bar)
+            save_segnet(run / SEGNET, seg)
+    trainer = TranslatorTrainer(c, device, seg)
+    if c.resume:
+        if not (run / CHECKPOINT).is_file():
+            raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {run}; run without --resume first")
+        trainer.load_state(torch.load(run / CHECKPOINT, map_location=device, weights_only=False))
+    data_rng = np.random.default_rng([c.seed, trainer.iteration])
+    real_batches = Batches(real, c.batch_size, c.flip, data_rng, device)
+    sim_batches = Batches(sim, c.batch_size, c.flip, data_rng, device, with_labels=c.semantic)
+    meta = {"real": c.real, "sim": c.sim, "real_look": real.manifest.get("look"),
+            "sim_look": sim.manifest.get("look"), "variant": c.variant}
+    atomic_write_text(run / "config.json", json.dumps({**c.to_dict(), **meta}, indent=2))
+    writer = SummaryWriter(str(run / "tb"))
+
+    def save(final: bool = False) -> Path:
+        atomic_write(run / CHECKPOINT, lambda tmp: torch.save(trainer.state(), tmp))
+        return save_translator(run / TRANSLATOR, trainer.G, method=c.variant, image_size=real.size,
+                               config=c.to_dict(), extra={**meta, "iterations": trainer.iteration, "final": final})
+
+    start = time.perf_counter()
+    bar = tqdm(total=c.iterations, initial=trainer.iteration, desc=f"training {c.variant}", disable=not c.progress_bar)
+    for G in (trainer.G, trainer.F, trainer.D_sim, trainer.D_real):
+        G.train()
+    while trainer.iteration < c.iterations:
+        x_real, _ = real_batches.next()
+        x_sim, y_sim = sim_batches.next()
+        losses = trainer.step(x_real, x_sim, y_sim)
+        it = trainer.iteration
+        bar.update()
+        if it % c.log_every == 0 or it == c.iterations:
+            for k, v in losses.items():
+                writer.add_scalar(f"loss/{k}", v, it)
+            writer.add_scalar("lr", trainer.sched[0].get_last_lr()[0], it)
+            bar.set_postfix(G=f"{losses['G_total']:.2f}", D=f"{losses['D_sim'] + losses['D_real']:.2f}")
+        if it % c.image_every == 0 or it == c.iterations:
+            with torch.no_grad():
+                fake = trainer.G(x_real)
+                writer.add_image("real_to_sim", _grid(x_real, fake, trainer.F(fake)), it)
+                fake_r = trainer.F(x_sim)
+                writer.add_image("sim_to_real", _grid(x_sim, fake_r, trainer.G(fake_r)), it)
+        if it % c.checkpoint_every == 0 and it < c.iterations:
+            save()
+    bar.close()
+    path = save(final=True)
+    writer.close()
+    return TranslatorResult(run, path, trainer.iteration, time.perf_counter() - start)

@@ -1,0 +1,113 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from goggles_gym.collect import main as collect_main
+from goggles_gym.frames import (
+    FrameCollectionError,
+    center_crop_resize,
+    export_cyclegan_layout,
+    import_image_folder,
+    read_collection,
+)
+from goggles_gym.frames.sources import collect_from_capture, collect_from_env, episode_seeds
+
+
+@pytest.fixture(scope="module")
+def sim_and_real(tmp_path_factory):
+    root = tmp_path_factory.mktemp("frames")
+    sim = collect_from_env(root / "sim", "sim", 30, seed=0, env_kwargs={"image_size": 16}, progress=False)
+    real = collect_from_env(root / "real", "real", 30, seed=1, env_kwargs={"image_size": 16}, progress=False)
+    return sim, real
+
+
+def test_collection_round_trip(sim_and_real, tmp_path):
+    sim, real = sim_and_real
+    s = read_collection(sim)
+    assert s.rgb.shape == (30, 16, 16, 3) and s.rgb.dtype == np.uint8
+    assert s.labels.shape == (30, 16, 16) and s.labels.max() <= 4
+    assert s.manifest["look"] == "sim" and s.manifest["count"] == 30 and s.manifest["seed"] == 0
+    r = read_collection(real)
+    assert r.labels is None and r.eval_labels.shape == (30, 16, 16)  # real labels: measuring only
+    again = collect_from_env(tmp_path / "again", "sim", 30, seed=0, env_kwargs={"image_size": 16}, progress=False)
+    assert np.array_equal(read_collection(again).rgb, s.rgb)  # same seed, same frames
+
+
+def test_sim_and_real_collections_share_no_episode():
+    assert not set(episode_seeds(0, 1000)) & set(episode_seeds(1, 1000))
+
+
+def test_plain_image_folder_and_cyclegan_layout(sim_and_real, tmp_path):
+    sim, real = sim_and_real
+    out = export_cyclegan_layout(real, sim, tmp_path / "cg")
+    assert len(list((out / "trainA").glob("*.png"))) == 30
+    plain = read_collection(out / "trainB")
+    assert np.array_equal(plain.rgb, read_collection(sim).rgb)
+    imported = read_collection(import_image_folder(out / "trainA", tmp_path / "imp", (8, 8)))
+    assert imported.rgb.shape == (30, 8, 8, 3)
+
+
+def test_empty_folder_fails(tmp_path):
+    with pytest.raises(FrameCollectionError, match="empty"):
+        read_collection(tmp_path)
+
+
+def test_non_image_file_is_named(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(FrameCollectionError, match=r"notes\.txt is not an image"):
+        read_collection(tmp_path)
+
+
+def test_corrupt_png_is_named(sim_and_real, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(sim_and_real[0], copy)
+    victim = copy / "rgb" / "000007.png"
+    victim.write_bytes(victim.read_bytes()[:20])
+    with pytest.raises(FrameCollectionError, match=r"000007\.png is not a readable image"):
+        read_collection(copy)
+
+
+def test_incomplete_collection(sim_and_real, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(sim_and_real[0], copy)
+    (copy / "rgb" / "000003.png").unlink()
+    with pytest.raises(FrameCollectionError, match="incomplete"):
+        read_collection(copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert manifest["format"] == "goggles-gym-frames"
+
+
+def test_capture_source_crops_and_strides(tmp_path):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (40, 20))
+    for i in range(12):
+        frame = np.full((20, 40, 3), i * 20, np.uint8)
+        writer.write(frame)
+    writer.release()
+    out = collect_from_capture(tmp_path / "cap", str(path), 100, (8, 8), stride=3, progress=False)
+    c = read_collection(out)
+    assert len(c) == 4 and c.size == (8, 8)  # 12 frames, every 3rd, ends at end of file
+    assert c.rgb[1].mean() > c.rgb[0].mean()
+    with pytest.raises(FileNotFoundError, match="video file not found"):
+        collect_from_capture(tmp_path / "x", str(tmp_path / "missing.mp4"), 5, (8, 8))
+
+
+def test_center_crop_resize_keeps_the_centre():
+    frame = np.zeros((20, 40, 3), np.uint8)
+    frame[:, 10:30] = 255  # the central square
+    assert center_crop_resize(frame, (10, 10)).min() == 255
+
+
+def test_collect_cli(tmp_path, capsys):
+    assert collect_main(["--look", "real", "--count", "5", "--size", "16", "--out", str(tmp_path / "c"),
+                         "--no-progress-bar"]) == 0
+    assert read_collection(tmp_path / "c").manifest["domain"] == "real"
+    assert collect_main(["--source", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "d")]) == 2
+    assert "video file not found" in capsys.readouterr().err

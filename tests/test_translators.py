@@ -1,0 +1,161 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from goggles_gym import translators
+from goggles_gym.frames.sources import collect_from_env
+from goggles_gym.train import main as train_main
+from goggles_gym.translators import TranslatorFileError, TranslatorTrainConfig
+from goggles_gym.translators import training as training_mod
+from goggles_gym.translators.losses import (
+    sample_shift,
+    semantic_loss_real_to_sim,
+    semantic_loss_sim_to_real,
+    shift_loss,
+)
+from goggles_gym.translators.networks import ResnetGenerator, SegNet, init_weights
+from goggles_gym.translators.training import train_translator
+
+TINY = dict(iterations=4, batch_size=2, ngf=4, n_blocks=1, ndf=8, seg_iterations=5, log_every=2, image_every=2,
+            checkpoint_every=2, progress_bar=False)
+
+
+@pytest.fixture(scope="module")
+def collections(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tr")
+    sim = collect_from_env(root / "sim", "sim", 16, seed=0, env_kwargs={"image_size": 32}, progress=False)
+    real = collect_from_env(root / "real", "real", 16, seed=1, env_kwargs={"image_size": 32}, progress=False)
+    return str(real), str(sim)
+
+
+class PixelwiseNet(nn.Module):
+    """A 1x1 convolution: exactly shift-equivariant."""
+
+    stride = 4
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        return torch.tanh(self.conv(x))
+
+
+def test_shift_loss_zero_for_equivariant_positive_otherwise():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    for shift in [(1, 0), (0, 3), (2, 1), (3, 3)]:
+        assert shift_loss(PixelwiseNet(), x, shift).item() < 1e-7
+        assert shift_loss(init_weights(ResnetGenerator(ngf=4, n_blocks=1)), x, shift).item() > 1e-4
+    with pytest.raises(ValueError, match="stride"):
+        shift_loss(PixelwiseNet(), x, (4, 0))
+    g = torch.Generator().manual_seed(0)
+    shifts = {sample_shift(4, g) for _ in range(200)}
+    assert (0, 0) not in shifts and all(0 <= i < 4 and 0 <= j < 4 for i, j in shifts) and len(shifts) == 15
+
+
+class SpySeg(nn.Module):
+    """Records every input; logits favour class = (mean intensity > 0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        score = x.mean(1, keepdim=True)
+        return torch.cat([-score, score, torch.zeros_like(score).expand(-1, 3, -1, -1)], 1) * 10
+
+
+def test_semantic_losses_take_labels_from_the_right_side():
+    seg = SpySeg()
+    real = torch.ones(1, 3, 8, 8)  # pseudo-label: class 1 everywhere
+    translated_real = -torch.ones(1, 3, 8, 8)  # segments as class 0: must be penalised
+    loss = semantic_loss_real_to_sim(seg, real, translated_real)
+    assert torch.equal(seg.seen[0], real)  # pseudo-labels come from the real input itself
+    assert loss.item() > 5
+    assert semantic_loss_real_to_sim(SpySeg(), real, real).item() < 1e-3
+
+    seg = SpySeg()
+    translated_sim = torch.ones(1, 3, 8, 8)
+    gt = torch.ones(1, 8, 8, dtype=torch.long)  # sim ground truth agrees
+    assert semantic_loss_sim_to_real(seg, translated_sim, gt).item() < 1e-3
+    assert len(seg.seen) == 1 and torch.equal(seg.seen[0], translated_sim)  # no pseudo-labels on the sim side
+    assert semantic_loss_sim_to_real(seg, translated_sim, torch.zeros_like(gt)).item() > 5
+
+
+def test_trainer_feeds_sim_labels_and_real_inputs(monkeypatch, collections):
+    calls = {}
+    monkeypatch.setattr(training_mod, "semantic_loss_sim_to_real",
+                        lambda seg, t, y: calls.setdefault("sim", (t, y)) and t.sum() * 0)
+    monkeypatch.setattr(training_mod, "semantic_loss_real_to_sim",
+                        lambda seg, r, t: calls.setdefault("real", (r, t)) and t.sum() * 0)
+    config = TranslatorTrainConfig(real=collections[0], sim=collections[1], out="unused", **TINY)
+    trainer = training_mod.TranslatorTrainer(config, torch.device("cpu"), SegNet(width=4))
+    real, sim = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    labels = torch.randint(0, 5, (2, 32, 32))
+    trainer.step(real, sim, labels)
+    assert calls["sim"][1] is labels and calls["sim"][0].shape == sim.shape
+    assert torch.equal(calls["real"][0], real)
+
+
+@pytest.mark.parametrize("method", ["cyclegan", "vr-goggles"])
+def test_tiny_training_gives_a_loadable_translator(tmp_path, collections, method):
+    real, sim = collections
+    result = train_translator(TranslatorTrainConfig(real=real, sim=sim, out=str(tmp_path), method=method, **TINY))
+    assert result.iterations == 4
+    tr = translators.load(result.translator_path)
+    assert tr.image_size == (32, 32) and tr.method == method and tr.meta["direction"] == "real->sim"
+    frame = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    out = tr(frame)
+    assert out.shape == (32, 32, 3) and out.dtype == np.uint8
+    assert tr(np.stack([frame, frame])).shape == (2, 32, 32, 3)
+    assert np.array_equal(tr(np.stack([frame, frame]))[1], out)
+    with pytest.raises(ValueError, match="32 x 32 is expected"):
+        tr(np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        tr(np.zeros((32, 32, 3), np.float32))
+    assert (tmp_path / "segnet.pt").is_file() == (method == "vr-goggles")
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+
+def test_same_seed_same_weights_and_resume(tmp_path, collections):
+    real, sim = collections
+    cfg = dict(real=real, sim=sim, method="vr-goggles", **TINY)
+    a = translators.load(train_translator(TranslatorTrainConfig(out=str(tmp_path / "a"), **cfg)).translator_path)
+    b = translators.load(train_translator(TranslatorTrainConfig(out=str(tmp_path / "b"), **cfg)).translator_path)
+    for k, v in a.generator.state_dict().items():
+        assert torch.equal(v, b.generator.state_dict()[k])
+    resumed = train_translator(TranslatorTrainConfig(out=str(tmp_path / "a"), **{**cfg, "iterations": 6},
+                                                     resume=True))
+    assert resumed.iterations == 6
+    assert translators.load(resumed.translator_path).meta["extra"]["iterations"] == 6
+
+
+def test_bad_translator_files(tmp_path, collections):
+    real, sim = collections
+    good = train_translator(TranslatorTrainConfig(real=real, sim=sim, out=str(tmp_path / "g"), method="cyclegan",
+                                                  **TINY)).translator_path
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(TranslatorFileError, match="corrupt or truncated"):
+        translators.load(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(TranslatorFileError, match="not a goggles-gym translator"):
+        translators.load(foreign)
+    with pytest.raises(TranslatorFileError, match="not found"):
+        translators.load(tmp_path / "missing.pt")
+
+
+def test_translator_cli(tmp_path, collections, capsys):
+    real, sim = collections
+    args = ["translator", "--method", "cyclegan", "--no-shift", "--semantic", "--real", real, "--sim", sim,
+            "--out", str(tmp_path), "--iterations", "2", "--batch-size", "2", "--ngf", "4", "--n-blocks", "1",
+            "--seg-iterations", "2", "--no-progress-bar"]
+    assert train_main(args) == 0
+    assert "cyclegan+semantic" in capsys.readouterr().out
+    assert translators.load(tmp_path / "translator.pt").method == "cyclegan+semantic"
+    assert train_main(["translator", "--real", str(tmp_path / "nope"), "--sim", sim, "--out", str(tmp_path)]) == 2
+    assert "not found" in capsys.readouterr().err
