@@ -37,23 +37,22 @@ def semantic_loss_real_to_sim(seg: nn.Module, real: Tensor, translated_real: Ten
     return F.cross_entropy(seg(translated_real), pseudo)
 
 
-def shift_loss(generator: nn.Module, x: Tensor, shift: tuple[int, int], margin: int = 0) -> Tensor:
+def shift_loss(generator: nn.Module, x: Tensor, shift: tuple[int, int], translated: Tensor | None = None) -> Tensor:
     """VR-Goggles' shift loss for one shift (i, j): ``G(shift x)`` against ``shift G(x)``.
 
-    Both inputs are crops of ``x`` offset by (i, j) and one generator stride smaller than ``x``
-    (so each still fits the stride); the outputs are compared with L1 on their overlap (minus
-    ``margin`` pixels at the borders). It is zero for a shift-equivariant generator.
+    ``shift x`` is ``x`` cropped at offset (i, j), one generator stride smaller (so it still fits
+    the stride); it is compared with L1 against the same window of ``G(x)`` (pass ``translated``
+    = ``G(x)`` when it is already computed, to save a forward pass). Zero for a shift-equivariant
+    generator.
     """
     i, j = shift
     h, w = x.shape[-2:]
     s = getattr(generator, "stride", 4)
     if not (0 <= i < s and 0 <= j < s):
         raise ValueError(f"shift {shift} must be below the generator's stride {s}")
-    a = generator(x[..., : h - s, : w - s])
-    b = generator(x[..., i : i + h - s, j : j + w - s])
-    hh, ww = h - s, w - s
-    m = margin
-    return F.l1_loss(a[..., i + m : hh - m, j + m : ww - m], b[..., m : hh - i - m, m : ww - j - m])
+    full = generator(x) if translated is None else translated
+    moved = generator(x[..., i : i + h - s, j : j + w - s])
+    return F.l1_loss(moved, full[..., i : i + h - s, j : j + w - s])
 
 
 def sample_shift(stride: int, generator: torch.Generator | None = None) -> tuple[int, int]:

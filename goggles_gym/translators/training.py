@@ -195,8 +195,9 @@ class TranslatorTrainer:
             losses["semantic"] = c.lambda_semantic * (semantic_loss_sim_to_real(self.seg, fake_real, sim_labels)
                                                       + semantic_loss_real_to_sim(self.seg, real, fake_sim))
         if c.shift:
-            losses["shift"] = c.lambda_shift * (shift_loss(self.G, real, sample_shift(self.G.stride, self.shift_rng))
-                                                + shift_loss(self.F, sim, sample_shift(self.F.stride, self.shift_rng)))
+            losses["shift"] = c.lambda_shift * (
+                shift_loss(self.G, real, sample_shift(self.G.stride, self.shift_rng), translated=fake_sim)
+                + shift_loss(self.F, sim, sample_shift(self.F.stride, self.shift_rng), translated=fake_real))
         loss_G = sum(losses.values())
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
