@@ -109,7 +109,7 @@ def main() -> None:
         if not (out / "frames" / name / "manifest.json").exists():
             collect_from_env(out / "frames" / name, look, args.frames, seed, env_kwargs=env_kwargs)
     if not (out / SEGNET).exists():
-        save_segnet(out / SEGNET, train_segnet(read_collection(out / "frames" / "sim_eval"), 1500, seed=100,
+        save_segnet(out / SEGNET, train_segnet(read_collection(out / "frames" / "sim_eval"), 1000, seed=100,
                                                device=torch.device("cpu")))
     eval_seg = load_segnet(out / SEGNET)
 

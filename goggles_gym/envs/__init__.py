@@ -30,3 +30,6 @@ def register_envs() -> None:
     for env_id, kwargs in ENV_IDS.items():
         if env_id not in gym.registry:
             gym.register(env_id, entry_point="goggles_gym.envs.chairnav:ChairNav", kwargs=kwargs)
+    if "GogglesGym/RealCamera-v0" not in gym.registry:
+        gym.register("GogglesGym/RealCamera-v0", entry_point="goggles_gym.envs.camera:RealCameraEnv",
+                     nondeterministic=True)

@@ -48,7 +48,7 @@ class TranslatorTrainConfig:
     lambda_semantic: float = arg(1.0, "semantic consistency loss weight")
     lambda_shift: float = arg(10.0, "shift loss weight")
     segnet: str | None = arg(None, "a trained segnet.pt to use instead of training one on the sim labels")
-    seg_iterations: int = arg(1000, "segmentation net updates (when it is trained here)")
+    seg_iterations: int = arg(500, "segmentation net updates (when it is trained here)")
     flip: bool = arg(True, "random horizontal flips of training frames")
     seed: int = arg(0, "seed of sampling, initialisation and shifts")
     device: str = arg("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:N")
