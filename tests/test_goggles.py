@@ -32,7 +32,8 @@ class Invert(Identity):
 
 def write_video(path, frames, fps=10):
     h, w = frames[0].shape[:2]
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    fourcc = "mp4v" if str(path).endswith(".mp4") else "MJPG"
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
     for f in frames:
         out.write(np.ascontiguousarray(f[..., ::-1]))
     out.release()
@@ -218,3 +219,67 @@ def test_tcp_line_driver_sends_lines():
     driver.close()
     server.close()
     assert got == ["forward\nturn_right\nstop\n"]
+
+
+def test_recording_writes_video_collections_and_actions(tmp_path):
+    from goggles_gym.frames import read_collection
+    from goggles_gym.recording import EpisodeRecorder
+
+    env = EpisodeRecorder(GogglesWrapper(ChairNav(look="real", image_size=16, max_steps=5), Invert((16, 16))),
+                          tmp_path, look="real")
+    env.reset(seed=0)
+    done = False
+    while not done:
+        _, _, terminated, truncated, _ = env.step(1)
+        done = terminated or truncated
+    env.close()
+    raw = read_collection(tmp_path / "episode_0000" / "raw")
+    trans = read_collection(tmp_path / "episode_0000" / "translated")
+    assert len(raw) == 6 and raw.manifest["domain"] == "real"
+    assert np.array_equal(trans.rgb, 255 - raw.rgb)
+    lines = (tmp_path / "episode_0000" / "actions.csv").read_text().strip().splitlines()
+    assert lines[0] == "step,time,action,reward" and len(lines) == 6
+    cap = cv2.VideoCapture(str(tmp_path / "episode_0000.mp4"))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == 6
+
+
+def test_sim_policy_runs_unchanged_on_a_real_video_through_the_goggles(tmp_path):
+    """The user's path: sim-trained policy + translator + RealCameraEnv reading real-look video."""
+    from goggles_gym import translators
+    from goggles_gym.frames.sources import collect_from_env
+    from goggles_gym.policies import PolicyTrainConfig, load_policy
+    from goggles_gym.policies.training import train_policy
+    from goggles_gym.translators.training import train_translator
+
+    size = 36
+    train_policy(PolicyTrainConfig(out=str(tmp_path / "policy"), timesteps=64, n_envs=2, eval_freq=0,
+                                   final_eval_episodes=0, progress_bar=False, env={"image_size": size},
+                                   hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1}))
+    policy = load_policy(tmp_path / "policy")
+    sim = collect_from_env(tmp_path / "sim", "sim", 12, 0, env_kwargs={"image_size": size}, progress=False)
+    real = collect_from_env(tmp_path / "real", "real", 12, 1, env_kwargs={"image_size": size}, progress=False)
+    tr = translators.load(train_translator(translators.TranslatorTrainConfig(
+        real=str(real), sim=str(sim), out=str(tmp_path / "tr"), method="vr-goggles", iterations=2, batch_size=2,
+        ngf=4, n_blocks=1, seg_iterations=2, progress_bar=False)).translator_path)
+
+    renders = ChairNav(look="real", image_size=size, render_mode="rgb_array", render_size=72)
+    renders.reset(seed=5)
+    frames = [renders.render()]
+    for a in (1, 1, 0, 0, 2, 0, 0, 1):
+        renders.step(a)
+        frames.append(renders.render())
+    video = write_video(tmp_path / "real.mp4", frames)
+
+    driver = RecordingDriver()
+    env = GogglesWrapper(RealCameraEnv(str(video), image_size=policy.settings.image_size, driver=driver), tr,
+                         policy_shape=policy.settings.observation_shape)
+    obs, _ = env.reset()
+    truncated, steps = False, 0
+    while not truncated:
+        obs, _, _, truncated, info = env.step(int(policy.predict(obs)))
+        steps += 1
+    assert info["truncation_reason"] == "end_of_video" and steps == len(frames)
+    assert len(driver.actions) == steps and all(a in (0, 1, 2) for _, a in driver.actions)

@@ -159,3 +159,17 @@ def test_translator_cli(tmp_path, collections, capsys):
     assert translators.load(tmp_path / "translator.pt").method == "cyclegan+semantic"
     assert train_main(["translator", "--real", str(tmp_path / "nope"), "--sim", sim, "--out", str(tmp_path)]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_onnx_backend_matches_torch(tmp_path, collections):
+    pytest.importorskip("onnxruntime")
+    real, sim = collections
+    path = train_translator(TranslatorTrainConfig(real=real, sim=sim, out=str(tmp_path), method="cyclegan",
+                                                  **TINY)).translator_path
+    frames = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    eager = translators.load(path, device="cpu")(frames)
+    onnx = translators.load(path, device="cpu", backend="onnx")(frames)
+    assert onnx.shape == eager.shape and onnx.dtype == np.uint8
+    assert np.abs(onnx.astype(int) - eager.astype(int)).max() <= 2
+    with pytest.raises(ValueError, match="backend"):
+        translators.load(path, backend="tensorrt")

@@ -85,15 +85,29 @@ def read_translator_file(path: str | os.PathLike) -> dict[str, Any]:
 
 
 class Translator:
-    """A real->sim translator: call it on uint8 RGB frames (H x W x 3 or N x H x W x 3)."""
+    """A real->sim translator: call it on uint8 RGB frames (H x W x 3 or N x H x W x 3).
+
+    ``backend`` picks the inference engine: ``torch`` (eager, ``torch.inference_mode``, the
+    default), ``compile`` (``torch.compile``) or ``onnx`` (ONNX Runtime on the CPU).
+    """
 
     def __init__(self, generator: torch.nn.Module, image_size: tuple[int, int], method: str = "unknown",
-                 meta: dict[str, Any] | None = None, device: str | torch.device = "auto") -> None:
+                 meta: dict[str, Any] | None = None, device: str | torch.device = "auto",
+                 backend: str = "torch") -> None:
+        from goggles_gym.translators.backends import BACKENDS, onnx_runner, torch_runner
+
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.generator = generator.to(self.device).eval()
         self.image_size = tuple(image_size)
         self.method = method
         self.meta = meta or {}
+        self.backend = backend
+        if backend == "onnx":
+            self._run = onnx_runner(self.generator, self.image_size)
+        else:
+            self._run = torch_runner(self.generator, self.device, compile=backend == "compile")
 
     @property
     def observation_shape(self) -> tuple[int, int, int]:
@@ -103,14 +117,13 @@ class Translator:
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """Translate real-look frames to sim-look frames, keeping the input's shape (uint8)."""
         single = np.asarray(frames).ndim == 3
-        batch = check_frames(frames, "frames to translate", self.image_size)
-        with torch.inference_mode():
-            out = to_frames(self.generator(to_tensor(batch, self.device)))
+        out = self._run(check_frames(frames, "frames to translate", self.image_size))
         return out[0] if single else out
 
 
-def load(path: str | os.PathLike, device: str = "auto") -> Translator:
-    """Load a translator file as a :class:`Translator`; a corrupt or foreign file fails clearly."""
+def load(path: str | os.PathLike, device: str = "auto", backend: str = "torch") -> Translator:
+    """Load a translator file as a :class:`Translator` (see its ``backend``); a corrupt or foreign
+    file fails clearly."""
     blob = read_translator_file(path)
     generator = build_generator(blob["architecture"])
     try:
@@ -118,4 +131,4 @@ def load(path: str | os.PathLike, device: str = "auto") -> Translator:
     except (RuntimeError, KeyError) as exc:
         raise TranslatorFileError(f"{path}: weights do not match the recorded architecture ({exc})") from None
     meta = {k: v for k, v in blob.items() if k != "state_dict"}
-    return Translator(generator, tuple(blob["image_size"]), blob["method"], meta, device)
+    return Translator(generator, tuple(blob["image_size"]), blob["method"], meta, device, backend)

@@ -1,0 +1,58 @@
+"""Inference backends for a translator's generator: PyTorch eager (default), ``torch.compile``,
+and ONNX Runtime (optional extra ``goggles-gym[onnx]``). Each takes uint8 N x H x W x 3 frames and
+returns uint8 frames; ``benchmarks/goggles_latency.py`` measures which is fastest."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+BACKENDS = ("torch", "compile", "onnx")
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+def _normalize(frames: np.ndarray) -> np.ndarray:
+    return (np.ascontiguousarray(frames.transpose(0, 3, 1, 2)).astype(np.float32) / np.float32(127.5)) - 1.0
+
+
+def _denormalize(out: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint((out + 1.0) * 127.5), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def torch_runner(generator: torch.nn.Module, device: torch.device, compile: bool = False) -> Runner:
+    """Eager PyTorch (or ``torch.compile``d) inference under ``torch.inference_mode``."""
+    from goggles_gym.translators.io import to_frames, to_tensor
+
+    model = torch.compile(generator) if compile else generator
+
+    def run(frames: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return to_frames(model(to_tensor(frames, device)))
+
+    return run
+
+
+def onnx_runner(generator: torch.nn.Module, image_size: tuple[int, int], threads: int | None = None) -> Runner:
+    """Export ``generator`` to ONNX (batch size dynamic) and run it with ONNX Runtime on the CPU."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise ImportError("the onnx backend needs onnxruntime: pip install 'goggles-gym[onnx]'") from exc
+    h, w = image_size
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "generator.onnx"
+        torch.onnx.export(generator.cpu().eval(), (torch.zeros(1, 3, h, w),), str(path), input_names=["frames"],
+                          output_names=["translated"], dynamic_axes={"frames": {0: "n"}, "translated": {0: "n"}},
+                          dynamo=False)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def run(frames: np.ndarray) -> np.ndarray:
+        return _denormalize(session.run(None, {"frames": _normalize(frames)})[0])
+
+    return run
