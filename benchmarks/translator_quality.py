@@ -23,73 +23,18 @@ import numpy as np
 import torch
 
 from goggles_gym import translators
-from goggles_gym.envs import ChairNav
-from goggles_gym.envs.scene import CLASSES
 from goggles_gym.frames import read_collection
-from goggles_gym.frames.sources import collect_from_env, episode_seeds
-from goggles_gym.translators.io import to_tensor
-from goggles_gym.translators.losses import shift_loss
+from goggles_gym.frames.sources import collect_from_env
+from goggles_gym.metrics import frames_per_second, mean_iou, paired_frames, paired_l1, predict_labels, shift_consistency
+from goggles_gym.translators.io import Translator
 from goggles_gym.translators.networks import ResnetGenerator, init_weights
 from goggles_gym.translators.training import SEGNET, load_segnet, save_segnet, train_segnet, train_translator
 
 
-def paired_heldout(n: int, size: int, seed: int) -> dict[str, np.ndarray]:
-    """``n`` real frames with their true labels and the true sim render of the same pose."""
-    real, sim = ChairNav(look="real", image_size=size), ChairNav(look="sim", image_size=size)
-    rng = np.random.default_rng(seed)
-    out: dict[str, list] = {"real": [], "sim": [], "labels": []}
-    seeds = iter(episode_seeds(seed, n))
-    action = 0
-    while len(out["real"]) < n:
-        s = next(seeds)
-        (ro, ri), (so, si) = real.reset(seed=s), sim.reset(seed=s)
-        for _ in range(int(rng.integers(0, 30))):  # a random point of a sticky random walk
-            action = action if rng.random() < 0.8 else int(rng.integers(3))
-            ro, _, t1, u1, ri = real.step(action)
-            so, _, _, _, si = sim.step(action)
-            if t1 or u1:
-                break
-        assert np.array_equal(ri["labels"], si["labels"])  # same geometry in both looks
-        out["real"].append(ro)
-        out["sim"].append(so)
-        out["labels"].append(ri["labels"])
-    return {k: np.stack(v) for k, v in out.items()}
-
-
-def miou(seg: torch.nn.Module, frames: np.ndarray, labels: np.ndarray) -> float:
-    """Mean IoU over the classes present in the labels or the predictions."""
-    with torch.inference_mode():
-        pred = torch.cat([seg(to_tensor(frames[i : i + 64])).argmax(1) for i in range(0, len(frames), 64)]).numpy()
-    ious = []
-    for c in range(len(CLASSES)):
-        inter = np.logical_and(pred == c, labels == c).sum()
-        union = np.logical_or(pred == c, labels == c).sum()
-        if union:
-            ious.append(inter / union)
-    return float(np.mean(ious))
-
-
-def shift_consistency(generator: torch.nn.Module, frames: np.ndarray) -> float:
-    """Mean |G(shift x) - shift G(x)| in 0..255 units over all 15 sub-stride shifts."""
-    x = to_tensor(frames)
-    s = generator.stride
-    with torch.inference_mode():
-        vals = [shift_loss(generator, x, (i, j)).item() for i in range(s) for j in range(s) if i or j]
-    return float(np.mean(vals)) * 127.5
-
-
 def fps(generator: torch.nn.Module, size: int, batch: int, seconds: float = 3.0) -> float:
     """Frames per second of a generator forward pass on CPU at ``size``, ``batch`` frames a call."""
-    generator = generator.eval()
-    x = torch.zeros(batch, 3, size, size)
-    with torch.inference_mode():
-        for _ in range(3):
-            generator(x)
-        n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            generator(x)
-            n += 1
-    return n * batch / (time.perf_counter() - start)
+    tr = Translator(generator.eval(), (size, size), device="cpu")
+    return frames_per_second(tr, np.zeros((batch, size, size, 3), np.uint8) + 128, seconds)
 
 
 def main() -> None:
@@ -129,7 +74,7 @@ def main() -> None:
                                                             "iterations": res.iterations}))
         results[method] = {"wall": json.loads((run / "wall_time.json").read_text())}
 
-    held = paired_heldout(args.heldout, args.size, seed=3)
+    held = paired_frames(args.heldout, args.size, seed=3)
     real, sim, labels = held["real"], held["sim"], held["labels"]
     rows = {"raw real": real}
     gens = {}
@@ -140,11 +85,12 @@ def main() -> None:
     print(f"\nheld-out: {len(real)} real frames {args.size}x{args.size} (episode seeds from 3), true labels and "
           "true sim renders of the same poses")
     print(f"{'frames':<12} {'mIoU':>6} {'L1 to sim':>10} {'shift':>7}")
-    print(f"{'true sim':<12} {miou(eval_seg, sim, labels):6.3f} {0.0:10.2f} {'':>7}")
+    print(f"{'true sim':<12} {mean_iou(predict_labels(eval_seg, sim), labels):6.3f} {0.0:10.2f} {'':>7}")
     for name, frames in rows.items():
-        l1 = float(np.abs(frames.astype(np.float32) - sim.astype(np.float32)).mean())
+        l1 = paired_l1(frames, sim)
         shift = shift_consistency(gens[name], real[:128]) if name in gens else float("nan")
-        results.setdefault(name, {}).update(miou=miou(eval_seg, frames, labels), l1=l1, shift=shift)
+        results.setdefault(name, {}).update(miou=mean_iou(predict_labels(eval_seg, frames), labels), l1=l1,
+                                            shift=shift)
         print(f"{name:<12} {results[name]['miou']:6.3f} {l1:10.2f} {shift:7.2f}")
     print("(mIoU: evaluation seg net trained on separate sim frames; L1 and shift in 0..255 units)")
 

@@ -76,6 +76,8 @@ def test_semantic_losses_take_labels_from_the_right_side():
     assert torch.equal(seg.seen[0], real)  # pseudo-labels come from the real input itself
     assert loss.item() > 5
     assert semantic_loss_real_to_sim(SpySeg(), real, real).item() < 1e-3
+    unsure = torch.zeros(1, 3, 8, 8)  # equal logits: no confident pseudo-label, nothing to learn from
+    assert semantic_loss_real_to_sim(SpySeg(), unsure, translated_real, min_confidence=0.5).item() == 0.0
 
     seg = SpySeg()
     translated_sim = torch.ones(1, 3, 8, 8)
@@ -90,7 +92,7 @@ def test_trainer_feeds_sim_labels_and_real_inputs(monkeypatch, collections):
     monkeypatch.setattr(training_mod, "semantic_loss_sim_to_real",
                         lambda seg, t, y: calls.setdefault("sim", (t, y)) and t.sum() * 0)
     monkeypatch.setattr(training_mod, "semantic_loss_real_to_sim",
-                        lambda seg, r, t: calls.setdefault("real", (r, t)) and t.sum() * 0)
+                        lambda seg, r, t, conf: calls.setdefault("real", (r, t)) and t.sum() * 0)
     config = TranslatorTrainConfig(real=collections[0], sim=collections[1], out="unused", **TINY)
     trainer = training_mod.TranslatorTrainer(config, torch.device("cpu"), SegNet(width=4))
     real, sim = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1

@@ -29,12 +29,19 @@ def semantic_loss_sim_to_real(seg: nn.Module, translated_sim: Tensor, sim_labels
     return F.cross_entropy(seg(translated_sim), sim_labels.long())
 
 
-def semantic_loss_real_to_sim(seg: nn.Module, real: Tensor, translated_real: Tensor) -> Tensor:
+def semantic_loss_real_to_sim(seg: nn.Module, real: Tensor, translated_real: Tensor,
+                              min_confidence: float = 0.0) -> Tensor:
     """CyCADA's semantic consistency, real side: the real->sim translation must segment like the
-    sim-trained net's pseudo-labels of the real input itself (no real ground truth is used)."""
+    sim-trained net's pseudo-labels of the real input itself (no real ground truth is used).
+
+    Pixels whose pseudo-label has softmax probability below ``min_confidence`` are ignored.
+    """
     with torch.no_grad():
-        pseudo = seg(real).argmax(1)
-    return F.cross_entropy(seg(translated_real), pseudo)
+        prob, pseudo = seg(real).softmax(1).max(1)
+        pseudo = pseudo.masked_fill(prob < min_confidence, -100)
+    if not bool((pseudo != -100).any()):
+        return translated_real.sum() * 0.0
+    return F.cross_entropy(seg(translated_real), pseudo, ignore_index=-100)
 
 
 def shift_loss(generator: nn.Module, x: Tensor, shift: tuple[int, int], translated: Tensor | None = None) -> Tensor:

@@ -95,9 +95,33 @@ class Batches:
         return x, y
 
 
+def photometric_jitter(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random per-image colour gains, contrast, brightness, gamma, blur and noise on [-1, 1] images.
+
+    Geometry is untouched, so sim labels stay valid; a segmentation net trained this way keys on
+    shapes more than on the sim look's flat colours, which keeps the semantic loss from being
+    satisfied by colour patterns that merely fool the net.
+    """
+    n = x.shape[0]
+
+    def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
+        return (torch.rand((n, *shape), generator=generator) * (hi - lo) + lo).to(x.device)
+
+    img = (x + 1.0) / 2.0
+    img = img * u(0.6, 1.4, 3, 1, 1)
+    mean = img.mean(dim=(1, 2, 3), keepdim=True)
+    img = (img - mean) * u(0.6, 1.4, 1, 1, 1) + mean + u(-0.25, 0.25, 1, 1, 1)
+    img = img.clamp(0.0, 1.0) ** u(0.6, 1.6, 1, 1, 1)
+    blur = (torch.rand(n, generator=generator) < 0.3).to(x.device).view(n, 1, 1, 1)
+    img = torch.where(blur, F.avg_pool2d(img, 3, stride=1, padding=1, count_include_pad=False), img)
+    img = img + torch.randn(img.shape, generator=generator).to(x.device) * u(0.0, 0.06, 1, 1, 1)
+    return img.clamp(0.0, 1.0) * 2.0 - 1.0
+
+
 def train_segnet(sim: FrameCollection, iterations: int, seed: int, device: torch.device, batch_size: int = 32,
-                 progress: bool = True) -> SegNet:
-    """Train the small segmentation net on sim frames and their labels (the semantic loss's judge)."""
+                 progress: bool = True, augment: bool = False) -> SegNet:
+    """Train the small segmentation net on sim frames and their labels (the semantic loss's judge);
+    ``augment`` applies :func:`photometric_jitter` to every batch."""
     if sim.labels is None:
         raise FrameCollectionError("the sim collection has no label maps; collect it with --domain sim "
                                    "(labels are needed for the semantic loss and for segmentation mIoU)")
@@ -105,9 +129,12 @@ def train_segnet(sim: FrameCollection, iterations: int, seed: int, device: torch
     net = SegNet(n_classes=len(CLASSES)).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     batches = Batches(sim, batch_size, True, np.random.default_rng(seed), device, with_labels=True)
+    jitter = torch.Generator().manual_seed(seed)
     net.train()
     for _ in tqdm(range(iterations), desc="segmentation net", disable=not progress, leave=False):
         x, y = batches.next()
+        if augment:
+            x = photometric_jitter(x, jitter)
         loss = F.cross_entropy(net(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -193,7 +220,8 @@ class TranslatorTrainer:
                 identity_loss(self.G(sim), sim) + identity_loss(self.F(real), real))
         if c.semantic:
             losses["semantic"] = c.lambda_semantic * (semantic_loss_sim_to_real(self.seg, fake_real, sim_labels)
-                                                      + semantic_loss_real_to_sim(self.seg, real, fake_sim))
+                                                      + semantic_loss_real_to_sim(self.seg, real, fake_sim,
+                                                                                  c.pseudo_label_confidence))
         if c.shift:
             losses["shift"] = c.lambda_shift * (
                 shift_loss(self.G, real, sample_shift(self.G.stride, self.shift_rng), translated=fake_sim)
@@ -266,7 +294,7 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
         elif (run / SEGNET).is_file():
             seg = load_segnet(run / SEGNET, device)
         else:
-            seg = train_segnet(sim, c.seg_iterations, c.seed, device, progress=c.progress_bar)
+            seg = train_segnet(sim, c.seg_iterations, c.seed, device, progress=c.progress_bar, augment=c.seg_augment)
             save_segnet(run / SEGNET, seg)
     trainer = TranslatorTrainer(c, device, seg)
     if c.resume:
