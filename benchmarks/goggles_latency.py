@@ -26,6 +26,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from goggles_gym import translators
 from goggles_gym.envs import ChairNav
+from goggles_gym.metrics import frames_per_second
 from goggles_gym.translators.io import Translator
 from goggles_gym.translators.networks import ResnetGenerator, init_weights
 from goggles_gym.wrappers import GogglesWrapper, VecGogglesWrapper
@@ -33,13 +34,7 @@ from goggles_gym.wrappers import GogglesWrapper, VecGogglesWrapper
 
 def per_frame_ms(fn, frames: np.ndarray, seconds: float) -> float:
     """Mean milliseconds per frame of ``fn(frames)``."""
-    for _ in range(3):
-        fn(frames)
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn(frames)
-        n += 1
-    return (time.perf_counter() - start) / (n * len(frames)) * 1e3
+    return 1e3 / frames_per_second(fn, frames, seconds)
 
 
 def env_steps_per_s(env, n: int, batch: int = 1) -> float:

@@ -44,6 +44,14 @@ def check_fit(space: spaces.Space, translator: Any, policy_shape: tuple[int, ...
     return env_hw
 
 
+def _setup(space: spaces.Space, translator: Any, policy_shape: tuple[int, ...] | None,
+           resize: bool) -> tuple[spaces.Box, Callable[[np.ndarray], np.ndarray] | None]:
+    """Check the fit; return the translated frames' space and the resizer (None when sizes match)."""
+    env_hw = check_fit(space, translator, policy_shape, resize)
+    size = _translator_size(translator)
+    return spaces.Box(0, 255, (*size, 3), np.uint8), (_resizer(size) if env_hw != size else None)
+
+
 def _resizer(size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
     h, w = size
 
@@ -75,11 +83,8 @@ class GogglesWrapper(gym.ObservationWrapper):
     def __init__(self, env: gym.Env, translator: FrameTranslator, policy_shape: tuple[int, ...] | None = None,
                  resize: bool = False) -> None:
         super().__init__(env)
-        env_hw = check_fit(env.observation_space, translator, policy_shape, resize)
+        self.observation_space, self._resize = _setup(env.observation_space, translator, policy_shape, resize)
         self.translator = translator
-        size = _translator_size(translator)
-        self._resize = _resizer(size) if env_hw != size else None
-        self.observation_space = spaces.Box(0, 255, (*size, 3), np.uint8)
         self.raw_observation: np.ndarray | None = None
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
@@ -98,11 +103,9 @@ class VecGogglesWrapper(VecEnvWrapper):
 
     def __init__(self, venv: VecEnv, translator: FrameTranslator, policy_shape: tuple[int, ...] | None = None,
                  resize: bool = False) -> None:
-        env_hw = check_fit(venv.observation_space, translator, policy_shape, resize)
-        size = _translator_size(translator)
-        super().__init__(venv, observation_space=spaces.Box(0, 255, (*size, 3), np.uint8))
+        space, self._resize = _setup(venv.observation_space, translator, policy_shape, resize)
+        super().__init__(venv, observation_space=space)
         self.translator = translator
-        self._resize = _resizer(size) if env_hw != size else None
         self.raw_observations: np.ndarray | None = None
 
     def _translate(self, obs: np.ndarray) -> np.ndarray:
@@ -133,11 +136,9 @@ class VectorGogglesWrapper(gym.vector.VectorObservationWrapper):
     def __init__(self, env: gym.vector.VectorEnv, translator: FrameTranslator,
                  policy_shape: tuple[int, ...] | None = None, resize: bool = False) -> None:
         super().__init__(env)
-        env_hw = check_fit(env.single_observation_space, translator, policy_shape, resize)
-        size = _translator_size(translator)
+        self.single_observation_space, self._resize = _setup(env.single_observation_space, translator, policy_shape,
+                                                             resize)
         self.translator = translator
-        self._resize = _resizer(size) if env_hw != size else None
-        self.single_observation_space = spaces.Box(0, 255, (*size, 3), np.uint8)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, env.num_envs)
         self.raw_observations: np.ndarray | None = None
 
