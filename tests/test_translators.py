@@ -133,6 +133,10 @@ def test_same_seed_same_weights_and_resume(tmp_path, collections):
                                                      resume=True))
     assert resumed.iterations == 6
     assert translators.load(resumed.translator_path).meta["extra"]["iterations"] == 6
+    ckpt = tmp_path / "a" / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        train_translator(TranslatorTrainConfig(out=str(tmp_path / "a"), **{**cfg, "iterations": 8}, resume=True))
 
 
 def test_bad_translator_files(tmp_path, collections):

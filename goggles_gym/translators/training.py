@@ -300,7 +300,14 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     if c.resume:
         if not (run / CHECKPOINT).is_file():
             raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {run}; run without --resume first")
-        trainer.load_state(torch.load(run / CHECKPOINT, map_location=device, weights_only=False))
+        try:
+            state = torch.load(run / CHECKPOINT, map_location=device, weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure means a damaged file
+            raise ValueError(f"{run / CHECKPOINT} is not a readable checkpoint ({exc}); delete it to start over, "
+                             "or restore it") from None
+        if not isinstance(state, dict) or state.get("format") != "goggles-gym-translator-checkpoint":
+            raise ValueError(f"{run / CHECKPOINT} is not a goggles-gym translator checkpoint")
+        trainer.load_state(state)
     data_rng = np.random.default_rng([c.seed, trainer.iteration])
     real_batches = Batches(real, c.batch_size, c.flip, data_rng, device)
     sim_batches = Batches(sim, c.batch_size, c.flip, data_rng, device, with_labels=c.semantic)
