@@ -47,7 +47,6 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     env_kwargs = {"image_size": args.size}
-    torch.set_num_threads(torch.get_num_threads())
     print(f"torch threads: {torch.get_num_threads()}, device: cpu, frames per domain: {args.frames}")
 
     for name, look, seed in (("sim", "sim", 0), ("real", "real", 1), ("sim_eval", "sim", 2)):

@@ -45,11 +45,15 @@ def check_fit(space: spaces.Space, translator: Any, policy_shape: tuple[int, ...
 
 
 def _setup(space: spaces.Space, translator: Any, policy_shape: tuple[int, ...] | None,
-           resize: bool) -> tuple[spaces.Box, Callable[[np.ndarray], np.ndarray] | None]:
-    """Check the fit; return the translated frames' space and the resizer (None when sizes match)."""
+           resize: bool) -> tuple[spaces.Box, FrameTranslator]:
+    """Check the fit; return the translated frames' space and the frame function (resize if asked,
+    then translate), shared by every form of the wrapper."""
     env_hw = check_fit(space, translator, policy_shape, resize)
     size = _translator_size(translator)
-    return spaces.Box(0, 255, (*size, 3), np.uint8), (_resizer(size) if env_hw != size else None)
+    if env_hw == size:
+        return spaces.Box(0, 255, (*size, 3), np.uint8), translator
+    resizer = _resizer(size)
+    return spaces.Box(0, 255, (*size, 3), np.uint8), lambda frames: translator(resizer(frames))
 
 
 def _resizer(size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
@@ -83,16 +87,14 @@ class GogglesWrapper(gym.ObservationWrapper):
     def __init__(self, env: gym.Env, translator: FrameTranslator, policy_shape: tuple[int, ...] | None = None,
                  resize: bool = False) -> None:
         super().__init__(env)
-        self.observation_space, self._resize = _setup(env.observation_space, translator, policy_shape, resize)
+        self.observation_space, self._goggles = _setup(env.observation_space, translator, policy_shape, resize)
         self.translator = translator
         self.raw_observation: np.ndarray | None = None
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
         """The translated frame."""
         self.raw_observation = observation
-        if self._resize is not None:
-            observation = self._resize(observation)
-        return self.translator(observation)
+        return self._goggles(observation)
 
 
 class VecGogglesWrapper(VecEnvWrapper):
@@ -103,16 +105,14 @@ class VecGogglesWrapper(VecEnvWrapper):
 
     def __init__(self, venv: VecEnv, translator: FrameTranslator, policy_shape: tuple[int, ...] | None = None,
                  resize: bool = False) -> None:
-        space, self._resize = _setup(venv.observation_space, translator, policy_shape, resize)
+        space, self._goggles = _setup(venv.observation_space, translator, policy_shape, resize)
         super().__init__(venv, observation_space=space)
         self.translator = translator
         self.raw_observations: np.ndarray | None = None
 
     def _translate(self, obs: np.ndarray) -> np.ndarray:
         self.raw_observations = obs
-        if self._resize is not None:
-            obs = self._resize(obs)
-        return self.translator(obs)
+        return self._goggles(obs)
 
     def reset(self) -> np.ndarray:
         return self._translate(self.venv.reset())
@@ -121,13 +121,8 @@ class VecGogglesWrapper(VecEnvWrapper):
         obs, rewards, dones, infos = self.venv.step_wait()
         for info in infos:  # SB3 puts the last frame of a finished episode here; translate it too
             if "terminal_observation" in info:
-                info["terminal_observation"] = self._translate_one(info["terminal_observation"])
+                info["terminal_observation"] = self._goggles(info["terminal_observation"])
         return self._translate(obs), rewards, dones, infos
-
-    def _translate_one(self, frame: np.ndarray) -> np.ndarray:
-        if self._resize is not None:
-            frame = self._resize(frame)
-        return self.translator(frame)
 
 
 class VectorGogglesWrapper(gym.vector.VectorObservationWrapper):
@@ -136,8 +131,8 @@ class VectorGogglesWrapper(gym.vector.VectorObservationWrapper):
     def __init__(self, env: gym.vector.VectorEnv, translator: FrameTranslator,
                  policy_shape: tuple[int, ...] | None = None, resize: bool = False) -> None:
         super().__init__(env)
-        self.single_observation_space, self._resize = _setup(env.single_observation_space, translator, policy_shape,
-                                                             resize)
+        self.single_observation_space, self._goggles = _setup(env.single_observation_space, translator, policy_shape,
+                                                              resize)
         self.translator = translator
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, env.num_envs)
         self.raw_observations: np.ndarray | None = None
@@ -145,6 +140,4 @@ class VectorGogglesWrapper(gym.vector.VectorObservationWrapper):
     def observations(self, observations: np.ndarray) -> np.ndarray:
         """The translated batch."""
         self.raw_observations = observations
-        if self._resize is not None:
-            observations = self._resize(observations)
-        return self.translator(observations)
+        return self._goggles(observations)

@@ -56,8 +56,7 @@ def save_translator(path: str | os.PathLike, generator: ResnetGenerator, *, meth
     blob = {
         "format": FORMAT, "version": VERSION, "method": method, "direction": "real->sim",
         "image_size": list(image_size), "normalization": NORMALIZATION,
-        "architecture": {"name": "resnet", "ngf": generator.model[1].out_channels,
-                         "n_blocks": sum(1 for m in generator.model if type(m).__name__ == "ResnetBlock"),
+        "architecture": {"name": "resnet", "ngf": generator.ngf, "n_blocks": generator.n_blocks,
                          "n_down": generator.n_down},
         "config": config, "extra": extra or {},
         "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},

@@ -31,7 +31,7 @@ class ResnetGenerator(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 32, n_blocks: int = 6,
                  n_down: int = 2) -> None:
         super().__init__()
-        self.n_down = n_down
+        self.ngf, self.n_blocks, self.n_down = ngf, n_blocks, n_down
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7), nn.InstanceNorm2d(ngf),
                                    nn.ReLU(True)]
         ch = ngf
