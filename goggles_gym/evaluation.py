@@ -7,14 +7,20 @@ rate with a 95% Wilson interval, SPL, mean episode length and collisions.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
+from goggles_gym.common.cli import arg
+from goggles_gym.common.files import atomic_write_text
 from goggles_gym.envs.looks import LookSpec
 from goggles_gym.policies.loading import LoadedPolicy
 from goggles_gym.wrappers import GogglesWrapper
@@ -111,3 +117,165 @@ def run_condition(name: str, policy: LoadedPolicy, look: LookSpec, seeds: Sequen
     finally:
         env.close()
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The study: every condition on the same seeds, translation figures, and the report.
+
+
+@dataclass
+class EvaluateConfig:
+    """Options of ``python -m goggles_gym.evaluate`` (also driven by the pipeline)."""
+
+    policy: str = arg("", "sim-trained policy: run folder or model zip")
+    out: str = arg("runs/eval", "output folder: results.json/csv, report.md, chart, strips, videos")
+    look: str = arg("real", "target look the goggles face: built-in name or a look YAML")
+    cyclegan: str | None = arg(None, "CycleGAN translator file (translator.pt)")
+    vr_goggles: str | None = arg(None, "VR-Goggles translator file (translator.pt)")
+    goggles: list[str] = arg(help="more goggles as NAME=PATH (ablations), repeatable", factory=list, flag=False)
+    dr_policy: str | None = arg(None, "domain-randomization policy (run folder or zip), run on raw frames")
+    episodes: int = arg(100, "seeded episodes per condition (the same seeds in every condition)")
+    first_seed: int = arg(2_000_000, "seed of the first episode (seeds first_seed, first_seed + 1, ...)")
+    segnet: str | None = arg(None, "evaluation segmentation net (segnet.pt) for mIoU; without it mIoU is left out")
+    metric_frames: int = arg(400, "held-out paired frames for mIoU, L1 to sim and shift (0: skip those)")
+    metric_seed: int = arg(3, "seed of the held-out paired frames")
+    strip_frames: int = arg(6, "frames in the strip image (raw | each goggles | true sim)")
+    videos: bool = arg(True, "one MP4 per condition: the first episode, camera frame | what the policy sees")
+    backend: str = arg("torch", "goggles inference backend: torch, compile or onnx",
+                       choices=("torch", "compile", "onnx"))
+    device: str = arg("auto", "torch device: auto (CUDA when present), cpu, cuda")
+    title: str = arg("", "report title [default: from the looks]")
+    progress_bar: bool = arg(True, "show progress bars")
+
+
+SIM_ORACLE, NO_GOGGLES, DR = "sim oracle", "no goggles", "domain randomization"
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_")
+
+
+def _goggles_paths(config: EvaluateConfig) -> dict[str, str]:
+    paths = {}
+    for name, path in (("cyclegan", config.cyclegan), ("vr-goggles", config.vr_goggles)):
+        if path:
+            paths[name] = path
+    for item in config.goggles:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--goggles {item!r} must look like NAME=PATH (e.g. cyclegan+shift=runs/x/translator.pt)")
+        if name in paths or name in (SIM_ORACLE, NO_GOGGLES, DR):
+            raise ValueError(f"--goggles name {name!r} is used twice; give each condition its own name")
+        paths[name] = path
+    return paths
+
+
+def translation_figures(translator: Callable[[np.ndarray], np.ndarray] | None, paired: dict[str, np.ndarray],
+                        seg: Any, generator: Any = None, shift_frames: int = 64) -> dict[str, float]:
+    """mIoU (when ``seg`` is given), paired L1 to the true sim render and (for a generator) shift
+    consistency and frames/s, of ``translator`` on held-out paired frames (``None``: raw frames)."""
+    from goggles_gym.metrics import frames_per_second, mean_iou, paired_l1, predict_labels, shift_consistency
+
+    frames = paired["real"] if translator is None else translator(paired["real"])
+    out = {"paired_l1": paired_l1(frames, paired["sim"])}
+    if seg is not None:
+        out["miou"] = mean_iou(predict_labels(seg, frames), paired["labels"])
+    if generator is not None:
+        out["shift"] = shift_consistency(generator, paired["real"][:shift_frames])
+        out["frames_per_s"] = frames_per_second(translator, paired["real"][:1], seconds=1.0)
+    return out
+
+
+def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
+    """Run every condition on the same seeds, measure the translators, write the report; returns
+    one summary dict per condition (also in ``results.json``)."""
+    from goggles_gym import report
+    from goggles_gym.envs.looks import look_name
+    from goggles_gym.metrics import paired_frames
+    from goggles_gym.policies.loading import load_policy
+    from goggles_gym.translators import load
+    from goggles_gym.translators.training import load_segnet
+    from goggles_gym.wrappers import check_fit
+
+    if not config.policy:
+        raise ValueError("--policy is required: a policy run folder or zip from `python -m goggles_gym.train`")
+    if config.episodes < 1:
+        raise ValueError(f"--episodes must be at least 1, got {config.episodes}")
+    start = time.perf_counter()
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    policy = load_policy(config.policy, device=config.device)
+    shape = policy.settings.observation_shape
+    goggles = {name: load(path, device=config.device, backend=config.backend)
+               for name, path in _goggles_paths(config).items()}
+    box = gym.spaces.Box(0, 255, shape, np.uint8)
+    for name, tr in goggles.items():
+        try:
+            check_fit(box, tr, shape)
+        except ValueError as exc:
+            raise ValueError(f"goggles {name!r}: {exc}") from None
+    dr_policy = load_policy(config.dr_policy, device=config.device) if config.dr_policy else None
+    if dr_policy is not None and dr_policy.settings.observation_shape != shape:
+        raise ValueError(f"the DR policy reads {dr_policy.settings.observation_shape} frames but the sim policy "
+                         f"{shape}: train both at the same image_size")
+    seg = load_segnet(config.segnet) if config.segnet else None
+    seeds = list(range(config.first_seed, config.first_seed + config.episodes))
+    target, own = look_name(config.look), policy.settings.look
+
+    runs: list[tuple[str, LoadedPolicy, Any, Any]] = [(SIM_ORACLE, policy, policy.settings.look, None),
+                                                      (NO_GOGGLES, policy, config.look, None)]
+    runs += [(name, policy, config.look, tr) for name, tr in goggles.items()]
+    if dr_policy is not None:
+        runs.append((DR, dr_policy, config.look, None))
+    summaries, videos = [], []
+    for name, pol, look, tr in tqdm(runs, desc="conditions", disable=not config.progress_bar):
+        shown: dict[str, list[np.ndarray]] = {"raw": [], "policy": []}
+
+        def hook(seed: int, step: int, data: dict[str, Any], shown: dict = shown) -> None:
+            if seed == seeds[0]:
+                shown["raw"].append(data["raw"])
+                shown["policy"].append(data["policy_frame"])
+
+        result = run_condition(name, pol, look, seeds, tr, config.progress_bar, hook if config.videos else None)
+        summaries.append(result.to_dict())
+        if config.videos and shown["raw"]:
+            cols, heads = [shown["raw"]], [f"camera ({look_name(look)})"]
+            if tr is not None:
+                cols, heads = cols + [shown["policy"]], heads + ["policy sees"]
+            videos.append(report.side_by_side_video(out / f"episode_{_slug(name)}.mp4", cols, heads).name)
+
+    images = ["success.png"]
+    if config.metric_frames > 0:
+        paired = paired_frames(config.metric_frames, policy.settings.image_size, config.metric_seed, config.look,
+                               env_kwargs=policy.settings.kwargs)
+        figures = {SIM_ORACLE: {"paired_l1": 0.0}, NO_GOGGLES: translation_figures(None, paired, seg)}
+        if seg is not None:
+            from goggles_gym.metrics import mean_iou, predict_labels
+
+            figures[SIM_ORACLE]["miou"] = mean_iou(predict_labels(seg, paired["sim"]), paired["labels"])
+        for name, tr in goggles.items():
+            figures[name] = translation_figures(tr, paired, seg, tr.generator)
+        for s in summaries:
+            s.update(figures.get(s["condition"], {}))
+        k = min(config.strip_frames, len(paired["real"]))
+        if k > 0:
+            rows = [[paired["real"][i], *(tr(paired["real"][i]) for tr in goggles.values()), paired["sim"][i]]
+                    for i in range(k)]
+            report.frame_strip(out / "strips.png", rows, [f"raw {target}", *goggles, "true sim"])
+            images.append("strips.png")
+
+    title = config.title or f"Policy trained in `{own}`, evaluated in `{target}`: No-Goggles vs goggles"
+    report.success_chart(out / "success.png", summaries, f"success in {target} ({len(seeds)} paired episodes, 95% CI)")
+    wall = time.perf_counter() - start
+    about = (f"Policy `{policy.path}` ({policy.algo}, trained in `{own}`, {shape[0]} x {shape[1]} frames); "
+             f"{len(seeds)} episodes per condition, seeds {seeds[0]}..{seeds[-1]}, the same in every condition. "
+             f"Translation figures on {config.metric_frames} held-out paired frames (mIoU of an evaluation "
+             f"segmentation net trained on sim frames; L1 to the true sim render and shift in 0..255 units; "
+             f"frames/s at batch 1). Evaluation wall time {wall / 60:.1f} min.")
+    extra = {"policy": str(policy.path), "look": target, "seeds": seeds, "wall_time_s": round(wall, 1),
+             "config": dataclasses.asdict(config)}
+    report.write_tables(out, [{k: v for k, v in s.items() if k != "per_episode"} for s in summaries],
+                        {**extra, "per_episode": {s["condition"]: s["per_episode"] for s in summaries}})
+    md = report.markdown_report(summaries, title, "\n\n".join(p for p in (header, about) if p), images, videos)
+    atomic_write_text(out / "report.md", md)
+    return summaries

@@ -102,9 +102,12 @@ def side_by_side_video(path: str | os.PathLike, columns: Sequence[Sequence[np.nd
 
 def markdown_report(summaries: Sequence[dict[str, Any]], title: str, header: str, images: Sequence[str],
                     videos: Sequence[str]) -> str:
-    """``report.md``: the table, the chart and strips, the videos, and how it was made."""
-    lines = [f"# {title}", "", header, "", "| condition | success | 95% CI | SPL | mean length | collisions | mIoU | "
-             "L1 to sim | shift | frames/s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    """``report.md``: the chart (``images[0]``) first, how it was made, the table, the other images
+    (frame strips) and links to the videos."""
+    lines = [f"# {title}", ""]
+    lines += [f"![{Path(i).stem}]({i})" for i in images[:1]]
+    lines += ["", header, "", "| condition | success | 95% CI | SPL | mean length | collisions | mIoU | "
+              "L1 to sim | shift | frames/s |", "|---|---|---|---|---|---|---|---|---|---|"]
 
     def fmt(v: Any, spec: str) -> str:
         return "" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
@@ -116,7 +119,7 @@ def markdown_report(summaries: Sequence[dict[str, Any]], title: str, header: str
                      f"{fmt(s.get('miou'), '.3f')} | {fmt(s.get('paired_l1'), '.1f')} | {fmt(s.get('shift'), '.2f')} | "
                      f"{fmt(s.get('frames_per_s'), '.0f')} |")
     lines.append("")
-    lines += [f"![{Path(i).stem}]({i})" for i in images]
+    lines += [f"![{Path(i).stem}]({i})" for i in images[1:]]
     lines.append("")
     lines += [f"- video: [{Path(v).name}]({v})" for v in videos]
     return "\n".join(lines) + "\n"

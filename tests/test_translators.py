@@ -15,7 +15,7 @@ from goggles_gym.translators.losses import (
     shift_loss,
 )
 from goggles_gym.translators.networks import ResnetGenerator, SegNet, init_weights
-from goggles_gym.translators.training import train_translator
+from goggles_gym.translators.training import load_segnet, train_translator
 
 TINY = dict(iterations=4, batch_size=2, ngf=4, n_blocks=1, ndf=8, seg_iterations=5, log_every=2, image_every=2,
             checkpoint_every=2, progress_bar=False)
@@ -119,6 +119,10 @@ def test_tiny_training_gives_a_loadable_translator(tmp_path, collections, method
     with pytest.raises(ValueError, match="uint8"):
         tr(np.zeros((32, 32, 3), np.float32))
     assert (tmp_path / "segnet.pt").is_file() == (method == "vr-goggles")
+    assert (tmp_path / "segnet_adapted.pt").is_file() == (method == "vr-goggles")
+    if method == "vr-goggles":  # the judge kept learning on sim and sim->real frames
+        judge, adapted = load_segnet(tmp_path / "segnet.pt"), load_segnet(tmp_path / "segnet_adapted.pt")
+        assert not torch.equal(judge.head.weight, adapted.head.weight)
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
 
 

@@ -21,6 +21,7 @@ from goggles_gym.common.files import atomic_write, atomic_write_text
 from goggles_gym.envs.chairnav import ChairNav
 from goggles_gym.policies.config import PolicyTrainConfig
 from goggles_gym.policies.loading import ENV_SETTINGS_ATTR, EnvSettings, evaluate_policy_success
+from goggles_gym.policies.networks import policy_kwargs_with_extractor
 
 ALGO_CLASSES: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN}
 MODEL_FILE = "model.zip"
@@ -121,7 +122,7 @@ def train_policy(config: PolicyTrainConfig) -> TrainResult:
     if checkpoint is not None:
         model = algo_cls.load(checkpoint[0], env=venv, device=device, tensorboard_log=str(run / "tb"))
     else:
-        hp = dict(config.hyperparams)
+        hp = policy_kwargs_with_extractor(config.hyperparams)
         policy = hp.pop("policy", "CnnPolicy")
         model = algo_cls(policy, venv, seed=config.seed, device=device, tensorboard_log=str(run / "tb"), verbose=0,
                          **hp)

@@ -48,6 +48,8 @@ class TranslatorTrainConfig:
     lambda_semantic: float = arg(1.0, "semantic consistency loss weight")
     lambda_shift: float = arg(10.0, "shift loss weight")
     segnet: str | None = arg(None, "a trained segnet.pt to use instead of training one on the sim labels")
+    adapt_segnet: bool = arg(True, "keep training the segnet on sim frames and their sim->real translations (sim "
+                             "labels) so its pseudo-labels on real frames improve with the translation")
     pseudo_label_confidence: float = arg(0.8, "ignore real pseudo-labels below this softmax probability")
     seg_augment: bool = arg(True, "photometric jitter when training the segmentation net (shapes over colours)")
     seg_iterations: int = arg(700, "segmentation net updates (when it is trained here)")

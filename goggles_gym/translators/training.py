@@ -43,6 +43,7 @@ from goggles_gym.translators.networks import PatchDiscriminator, ResnetGenerator
 CHECKPOINT = "checkpoint.pt"
 TRANSLATOR = "translator.pt"
 SEGNET = "segnet.pt"
+SEGNET_ADAPTED = "segnet_adapted.pt"
 
 
 class ImagePool:
@@ -142,6 +143,13 @@ def train_segnet(sim: FrameCollection, iterations: int, seed: int, device: torch
     return net.eval()
 
 
+def train_judge(sim: FrameCollection, config: TranslatorTrainConfig, device: torch.device) -> SegNet:
+    """The semantic loss's segmentation net, trained on ``sim`` as ``config`` says (iterations,
+    seed, photometric jitter)."""
+    return train_segnet(sim, config.seg_iterations, config.seed, device, progress=config.progress_bar,
+                        augment=config.seg_augment)
+
+
 def save_segnet(path: Path, net: SegNet) -> Path:
     """Write a segmentation net file (atomic)."""
     blob = {"format": "goggles-gym-segnet", "classes": list(CLASSES), "width": net.enc1[0][0].out_channels,
@@ -184,9 +192,11 @@ class TranslatorTrainer:
         self.D_sim = init_weights(PatchDiscriminator(ndf=c.ndf, n_layers=c.d_layers)).to(device)
         self.D_real = init_weights(PatchDiscriminator(ndf=c.ndf, n_layers=c.d_layers)).to(device)
         self.seg = seg
+        self.opt_seg = None
         if seg is not None:
-            for p in seg.parameters():
-                p.requires_grad_(False)
+            seg.eval().requires_grad_(False)
+            if c.adapt_segnet:
+                self.opt_seg = torch.optim.Adam(seg.parameters(), lr=1e-4)
         betas = (c.beta1, 0.999)
         self.opt_G = torch.optim.Adam(itertools.chain(self.G.parameters(), self.F.parameters()), lr=c.lr, betas=betas)
         self.opt_D = torch.optim.Adam(itertools.chain(self.D_sim.parameters(), self.D_real.parameters()), lr=c.lr,
@@ -244,7 +254,22 @@ class TranslatorTrainer:
         self.iteration += 1
         out = {k: v.item() for k, v in losses.items()}
         out.update(G_total=loss_G.item(), D_sim=d_sim.item(), D_real=d_real.item())
+        if self.opt_seg is not None and sim_labels is not None:
+            out["seg"] = self._adapt_segnet(sim, fake_real.detach(), sim_labels)
         return out
+
+    def _adapt_segnet(self, sim: torch.Tensor, fake_real: torch.Tensor, labels: torch.Tensor) -> float:
+        """One update of the judge on half sim frames, half their sim->real translations, both with
+        the sim labels (as CyCADA trains its target model): as F learns the real look, the judge
+        learns to read it, and its pseudo-labels of real frames become trustworthy."""
+        k = max(1, len(sim) // 2)
+        self.seg.train().requires_grad_(True)
+        loss = F.cross_entropy(self.seg(torch.cat([sim[:k], fake_real[:k]])), torch.cat([labels[:k], labels[:k]]))
+        self.opt_seg.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_seg.step()
+        self.seg.eval().requires_grad_(False)
+        return loss.item()
 
     def state(self) -> dict[str, Any]:
         """Everything needed to resume (networks, optimisers, schedulers, RNG states)."""
@@ -254,6 +279,8 @@ class TranslatorTrainer:
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "sched": [s.state_dict() for s in self.sched], "py_rng": self.py_rng.getstate(),
             "shift_rng": self.shift_rng.get_state(), "torch_rng": torch.get_rng_state(),
+            "seg": None if self.opt_seg is None else self.seg.state_dict(),
+            "opt_seg": None if self.opt_seg is None else self.opt_seg.state_dict(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -268,6 +295,9 @@ class TranslatorTrainer:
         self.shift_rng.set_state(state["shift_rng"])
         torch.set_rng_state(state["torch_rng"])
         self.iteration = int(state["iteration"])
+        if self.opt_seg is not None and state.get("seg") is not None:
+            self.seg.load_state_dict(state["seg"])
+            self.opt_seg.load_state_dict(state["opt_seg"])
 
 
 def _grid(real: torch.Tensor, trans: torch.Tensor, cyc: torch.Tensor, n: int = 4) -> torch.Tensor:
@@ -294,7 +324,7 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
         elif (run / SEGNET).is_file():
             seg = load_segnet(run / SEGNET, device)
         else:
-            seg = train_segnet(sim, c.seg_iterations, c.seed, device, progress=c.progress_bar, augment=c.seg_augment)
+            seg = train_judge(sim, c, device)
             save_segnet(run / SEGNET, seg)
     trainer = TranslatorTrainer(c, device, seg)
     if c.resume:
@@ -318,6 +348,8 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
 
     def save(final: bool = False) -> Path:
         atomic_write(run / CHECKPOINT, lambda tmp: torch.save(trainer.state(), tmp))
+        if trainer.opt_seg is not None:
+            save_segnet(run / SEGNET_ADAPTED, trainer.seg)
         return save_translator(run / TRANSLATOR, trainer.G, method=c.variant, image_size=real.size,
                                config=c.to_dict(), extra={**meta, "iterations": trainer.iteration, "final": final})
 
