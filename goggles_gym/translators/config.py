@@ -52,7 +52,7 @@ class TranslatorTrainConfig:
                              "labels) so its pseudo-labels on real frames improve with the translation")
     pseudo_label_confidence: float = arg(0.8, "ignore real pseudo-labels below this softmax probability")
     seg_augment: bool = arg(True, "photometric jitter when training the segmentation net (shapes over colours)")
-    seg_iterations: int = arg(700, "segmentation net updates (when it is trained here)")
+    seg_iterations: int = arg(400, "segmentation net updates (when it is trained here)")
     flip: bool = arg(True, "random horizontal flips of training frames")
     seed: int = arg(0, "seed of sampling, initialisation and shifts")
     device: str = arg("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:N")
