@@ -203,7 +203,6 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
         raise ValueError(f"--episodes must be at least 1, got {config.episodes}")
     start = time.perf_counter()
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     policy = load_policy(config.policy, device=config.device)
     shape = policy.settings.observation_shape
     goggles = {name: load(path, device=config.device, backend=config.backend)
@@ -219,6 +218,7 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
         raise ValueError(f"the DR policy reads {dr_policy.settings.observation_shape} frames but the sim policy "
                          f"{shape}: train both at the same image_size")
     seg = load_segnet(config.segnet) if config.segnet else None
+    out.mkdir(parents=True, exist_ok=True)  # only once every input has loaded and fits
     seeds = list(range(config.first_seed, config.first_seed + config.episodes))
     target, own = look_name(config.look), policy.settings.look
 

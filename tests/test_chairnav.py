@@ -129,3 +129,16 @@ def test_bad_arguments_fail_clearly():
         env.step(5)
     with pytest.raises(RuntimeError, match="reset"):
         ChairNav(image_size=16).step(0)
+
+
+def test_robot_body_never_hides_the_floor():
+    """Regression: the robot's collision cylinder stayed where the last move was checked, and its top
+    covered the bottom of the camera view (labelled background) after every forward step."""
+    env = ChairNav(look="sim", image_size=32)
+    env.reset(seed=1)
+    for _ in range(6):
+        _, _, terminated, truncated, info = env.step(0)
+        assert not (info["labels"][-10:] == 0).any()
+        if terminated or truncated:
+            break
+    env.close()

@@ -1,6 +1,8 @@
 import pytest
+import torch
 
-from goggles_gym.evaluation import ConditionResult, Episode, run_condition, wilson_interval
+from goggles_gym.evaluate import main
+from goggles_gym.evaluation import ConditionResult, Episode, EvaluateConfig, evaluate, run_condition, wilson_interval
 from goggles_gym.policies import PolicyTrainConfig, load_policy
 from goggles_gym.policies.training import train_policy
 
@@ -42,3 +44,44 @@ def test_conditions_run_the_same_seeds(tiny_policy):
 def test_spl():
     r = ConditionResult("x", [Episode(0, True, 10, 0, 4.0, 2.0), Episode(1, False, 15, 1, 3.0, 2.0)])
     assert r.summary()["spl"] == pytest.approx(0.25)
+
+
+@pytest.fixture(scope="module")
+def translator_files(tmp_path_factory):
+    from goggles_gym.translators.io import save_translator
+    from goggles_gym.translators.networks import ResnetGenerator, init_weights
+
+    folder = tmp_path_factory.mktemp("translators")
+    out = {}
+    for name, size in (("fits", 36), ("small", 32)):
+        torch.manual_seed(0)
+        out[name] = save_translator(folder / f"{name}.pt", init_weights(ResnetGenerator(ngf=4, n_blocks=1)),
+                                    method="cyclegan", image_size=(size, size), config={})
+    return out
+
+
+def test_evaluate_writes_the_report_with_paired_seeds(tiny_policy, translator_files, tmp_path):
+    config = EvaluateConfig(policy=str(tiny_policy.path), out=str(tmp_path), cyclegan=str(translator_files["fits"]),
+                            goggles=[f"cyclegan+shift={translator_files['fits']}"], dr_policy=str(tiny_policy.path),
+                            episodes=2, metric_frames=4, strip_frames=2, progress_bar=False)
+    summaries = evaluate(config)
+    assert [s["condition"] for s in summaries] == ["sim oracle", "no goggles", "cyclegan", "cyclegan+shift",
+                                                   "domain randomization"]
+    assert all([e["seed"] for e in s["per_episode"]] == [2_000_000, 2_000_001] for s in summaries)
+    by_name = {s["condition"]: s for s in summaries}
+    assert by_name["cyclegan"]["frames_per_s"] > 0 and by_name["cyclegan"]["shift"] >= 0
+    assert "miou" not in by_name["cyclegan"]  # no --segnet: mIoU is left out, not made up
+    assert by_name["sim oracle"]["paired_l1"] == 0.0 and by_name["no goggles"]["paired_l1"] > 0
+    for name in ("report.md", "results.json", "results.csv", "success.png", "strips.png", "episode_cyclegan.mp4"):
+        assert (tmp_path / name).is_file(), name
+
+
+def test_evaluate_rejects_a_translator_of_the_wrong_size_before_running(tiny_policy, translator_files, tmp_path,
+                                                                        capsys):
+    code = main(["--policy", str(tiny_policy.path), "--out", str(tmp_path), "--vr-goggles",
+                 str(translator_files["small"]), "--no-progress-bar"])
+    err = capsys.readouterr().err
+    assert code == 2 and "goggles 'vr-goggles'" in err and "36 x 36 x 3" in err
+    assert not (tmp_path / "results.json").exists()
+    assert main(["--policy", str(tiny_policy.path), "--goggles", "nameonly", "--no-progress-bar"]) == 2
+    assert "NAME=PATH" in capsys.readouterr().err

@@ -236,11 +236,17 @@ class Scene:
             p.resetBasePositionAndOrientation(body, [pose.x, pose.y, 0], _quat(pose.yaw), physicsClientId=c)
 
     def collides(self, x: float, y: float) -> bool:
-        """True if the robot's cylinder at (x, y) touches a wall, the chair or an obstacle."""
+        """True if the robot's cylinder at (x, y) touches a wall, the chair or an obstacle.
+
+        The cylinder is parked out of sight again afterwards: left in place, its top is in the
+        bottom of the camera's view (the camera sits above it) and would hide the floor there.
+        """
         c = self.client
         p.resetBasePositionAndOrientation(self.robot, [x, y, 0.2], (0, 0, 0, 1), physicsClientId=c)
         p.performCollisionDetection(physicsClientId=c)
-        return len(p.getContactPoints(bodyA=self.robot, physicsClientId=c)) > 0
+        hit = len(p.getContactPoints(bodyA=self.robot, physicsClientId=c)) > 0
+        p.resetBasePositionAndOrientation(self.robot, [0, 0, -10], (0, 0, 0, 1), physicsClientId=c)
+        return hit
 
     # --- appearance ---------------------------------------------------------------------------
     def _texture_id(self, texture: str | None) -> int:
