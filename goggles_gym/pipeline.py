@@ -82,7 +82,7 @@ class PipelineConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # ~10 minutes on 2 CPU cores: 32 x 32 frames, short runs, no ablations.
-    "quick": dict(image_size=32, policy_timesteps=40_000, dr_timesteps=40_000, policy_eval_freq=0,
+    "quick": dict(image_size=32, policy_timesteps=40_000, dr_timesteps=30_000, policy_eval_freq=0,
                   features_extractor="small", frames=1500, seg_iterations=300, eval_seg_iterations=300,
                   translator_iterations=500, ablations=False, episodes=50, metric_frames=200),
     # ~60 minutes on 2 CPU cores: 64 x 64 frames, the ablations.

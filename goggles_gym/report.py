@@ -49,8 +49,13 @@ def success_chart(path: str | os.PathLike, summaries: Sequence[dict[str, Any]], 
     colors = plt.cm.tab10(np.arange(len(names)) % 10)
     ax.bar(names, rates * 100, yerr=np.stack([lo, hi]) * 100, capsize=6, color=colors)
     for i, r in enumerate(rates):
-        ax.text(i, r * 100 + 2, f"{r:.0%}", ha="center", va="bottom", fontsize=9)
-    ax.set_ylim(0, 110)
+        ax.text(i, (r + hi[i]) * 100 + 2, f"{r:.0%}", ha="center", va="bottom", fontsize=9)  # above the CI cap
+    oracle = [s["success_rate"] for s in summaries if s["condition"] == "sim oracle"]
+    if oracle and oracle[0] > 0:
+        ax.axhline(90 * oracle[0], color="grey", linestyle="--", linewidth=1)
+        ax.text(len(names) - 0.5, 90 * oracle[0] + 1, "90% of sim oracle", ha="right", va="bottom", fontsize=8,
+                color="grey")
+    ax.set_ylim(0, 115)
     ax.set_ylabel("success rate (%)")
     ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)

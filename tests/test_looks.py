@@ -104,3 +104,17 @@ def test_randomized_looks_vary_with_rng_only():
     r = RandomizedLooks()
     assert r.sample(np.random.default_rng(1)) == r.sample(np.random.default_rng(1))
     assert r.sample(np.random.default_rng(1)) != r.sample(np.random.default_rng(2))
+
+
+def test_example_looks_in_docs_load_and_render():
+    from pathlib import Path
+
+    from goggles_gym.envs import ChairNav
+
+    files = sorted((Path(__file__).parents[1] / "docs" / "looks").glob("*.yaml"))
+    assert files
+    for path in files:
+        env = ChairNav(look=str(path), image_size=16)
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == (16, 16, 3)
+        env.close()
