@@ -361,7 +361,8 @@ def parser() -> argparse.ArgumentParser:
     """Argument parser of the pipeline CLI."""
     ap = argparse.ArgumentParser(prog="python -m goggles_gym.pipeline", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="quick", help="quick (10-12 min on 2 CPU cores), paper (~61 min) or a YAML path")
+    ap.add_argument("--preset", default="quick",
+                    help="quick (10-12 min on 2 CPU cores), paper (~61 min) or a YAML path")
     add_dataclass_args(ap, PipelineConfig)
     ap.add_argument("--force", nargs="+", default=[], metavar="STAGE",
                     help=f"redo these stages and those after them: {', '.join(STAGES)}, or all")
