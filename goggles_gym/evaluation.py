@@ -170,19 +170,14 @@ def _goggles_paths(config: EvaluateConfig) -> dict[str, str]:
     return paths
 
 
-def translation_figures(translator: Callable[[np.ndarray], np.ndarray] | None, paired: dict[str, np.ndarray],
-                        seg: Any, generator: Any = None, shift_frames: int = 64) -> dict[str, float]:
-    """mIoU (when ``seg`` is given), paired L1 to the true sim render and (for a generator) shift
-    consistency and frames/s, of ``translator`` on held-out paired frames (``None``: raw frames)."""
-    from goggles_gym.metrics import frames_per_second, mean_iou, paired_l1, predict_labels, shift_consistency
+def translation_figures(frames: np.ndarray, paired: dict[str, np.ndarray], seg: Any) -> dict[str, float]:
+    """Paired L1 to the true sim render and (when ``seg`` is given) mIoU of ``frames``: the held-out
+    real frames of ``paired`` as one condition shows them to the policy (raw, translated, true sim)."""
+    from goggles_gym.metrics import mean_iou, paired_l1, predict_labels
 
-    frames = paired["real"] if translator is None else translator(paired["real"])
     out = {"paired_l1": paired_l1(frames, paired["sim"])}
     if seg is not None:
         out["miou"] = mean_iou(predict_labels(seg, frames), paired["labels"])
-    if generator is not None:
-        out["shift"] = shift_consistency(generator, paired["real"][:shift_frames])
-        out["frames_per_s"] = frames_per_second(translator, paired["real"][:1], seconds=1.0)
     return out
 
 
@@ -191,7 +186,7 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
     one summary dict per condition (also in ``results.json``)."""
     from goggles_gym import report
     from goggles_gym.envs.looks import look_name
-    from goggles_gym.metrics import paired_frames
+    from goggles_gym.metrics import frames_per_second, paired_frames, shift_consistency
     from goggles_gym.policies.loading import load_policy
     from goggles_gym.translators import load
     from goggles_gym.translators.training import load_segnet
@@ -248,19 +243,18 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
     if config.metric_frames > 0:
         paired = paired_frames(config.metric_frames, policy.settings.image_size, config.metric_seed, config.look,
                                env_kwargs=policy.settings.kwargs)
-        figures = {SIM_ORACLE: {"paired_l1": 0.0}, NO_GOGGLES: translation_figures(None, paired, seg)}
-        if seg is not None:
-            from goggles_gym.metrics import mean_iou, predict_labels
-
-            figures[SIM_ORACLE]["miou"] = mean_iou(predict_labels(seg, paired["sim"]), paired["labels"])
+        translated = {name: tr(paired["real"]) for name, tr in goggles.items()}
+        figures = {SIM_ORACLE: translation_figures(paired["sim"], paired, seg),
+                   NO_GOGGLES: translation_figures(paired["real"], paired, seg)}
         for name, tr in goggles.items():
-            figures[name] = translation_figures(tr, paired, seg, tr.generator)
+            figures[name] = {**translation_figures(translated[name], paired, seg),
+                             "shift": shift_consistency(tr.generator, paired["real"][:64]),
+                             "frames_per_s": frames_per_second(tr, paired["real"][:1], seconds=1.0)}
         for s in summaries:
             s.update(figures.get(s["condition"], {}))
         k = min(config.strip_frames, len(paired["real"]))
         if k > 0:
-            rows = [[paired["real"][i], *(tr(paired["real"][i]) for tr in goggles.values()), paired["sim"][i]]
-                    for i in range(k)]
+            rows = [[paired["real"][i], *(t[i] for t in translated.values()), paired["sim"][i]] for i in range(k)]
             report.frame_strip(out / "strips.png", rows, [f"raw {target}", *goggles, "true sim"])
             images.append("strips.png")
 

@@ -312,7 +312,6 @@ class Pipeline:
             self.state.setdefault("translators", {})[name] = {"wall_time_s": round(result.wall_time_s, 1),
                                                               "iterations": result.iterations}
             self._save_state()
-        self.force.discard("translators")
 
     # -- evaluation ----------------------------------------------------------------------------------
     def _evaluate(self) -> None:
