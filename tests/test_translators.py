@@ -9,6 +9,7 @@ from goggles_gym.train import main as train_main
 from goggles_gym.translators import TranslatorFileError, TranslatorTrainConfig
 from goggles_gym.translators import training as training_mod
 from goggles_gym.translators.losses import (
+    median_frequency_weights,
     sample_shift,
     semantic_loss_real_to_sim,
     semantic_loss_sim_to_real,
@@ -88,18 +89,30 @@ def test_semantic_losses_take_labels_from_the_right_side():
 
 
 def test_trainer_feeds_sim_labels_and_real_inputs(monkeypatch, collections):
-    calls = {}
+    calls: dict[str, list] = {"sim": [], "real": []}
     monkeypatch.setattr(training_mod, "semantic_loss_sim_to_real",
-                        lambda seg, t, y: calls.setdefault("sim", (t, y)) and t.sum() * 0)
+                        lambda seg, t, y, w=None: calls["sim"].append((t, y, w)) or t.sum() * 0)
     monkeypatch.setattr(training_mod, "semantic_loss_real_to_sim",
-                        lambda seg, r, t, conf: calls.setdefault("real", (r, t)) and t.sum() * 0)
+                        lambda seg, r, t, conf, w=None: calls["real"].append((r, t)) or t.sum() * 0)
     config = TranslatorTrainConfig(real=collections[0], sim=collections[1], out="unused", **TINY)
-    trainer = training_mod.TranslatorTrainer(config, torch.device("cpu"), SegNet(width=4))
+    weights = torch.tensor([1.0, 0.5, 0.5, 10.0, 2.0])
+    trainer = training_mod.TranslatorTrainer(config, torch.device("cpu"), SegNet(width=4), weights)
     real, sim = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     labels = torch.randint(0, 5, (2, 32, 32))
     trainer.step(real, sim, labels)
-    assert calls["sim"][1] is labels and calls["sim"][0].shape == sim.shape
-    assert torch.equal(calls["real"][0], real)
+    # ground truth only with sim inputs: F(sim) and the round trip G(F(sim)), both class-weighted
+    assert len(calls["sim"]) == 2
+    assert all(y is labels and t.shape == sim.shape and torch.equal(w, weights) for t, y, w in calls["sim"])
+    # pseudo-labels only from the real input itself
+    assert len(calls["real"]) == 1 and torch.equal(calls["real"][0][0], real)
+
+
+def test_median_frequency_weights_favour_the_rare_chair():
+    labels = torch.zeros(1000, dtype=torch.long)
+    labels[:400], labels[400:900], labels[900:990], labels[990:] = 1, 2, 4, 3  # bg 0 pixels
+    w = median_frequency_weights(labels, 5, max_weight=10.0)
+    assert w[0] == 1.0  # absent: neutral
+    assert w[3] == 10.0 and w[4] > 1.0 > w[1] > w[2]
 
 
 @pytest.mark.parametrize("method", ["cyclegan", "vr-goggles"])

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def lsgan_loss(scores: Tensor, target_is_real: bool) -> Tensor:
@@ -23,14 +28,36 @@ def identity_loss(same_domain_output: Tensor, original: Tensor) -> Tensor:
     return F.l1_loss(same_domain_output, original)
 
 
-def semantic_loss_sim_to_real(seg: nn.Module, translated_sim: Tensor, sim_labels: Tensor) -> Tensor:
+def semantic_loss_sim_to_real(seg: nn.Module, translated_sim: Tensor, sim_labels: Tensor,
+                              class_weights: Tensor | None = None) -> Tensor:
     """CyCADA's semantic consistency, sim side: the sim->real translation of a sim frame must
-    segment like the sim frame's ground truth (labels come from sim inputs only)."""
-    return F.cross_entropy(seg(translated_sim), sim_labels.long())
+    segment like the sim frame's ground truth (labels come from sim inputs only).
+
+    The same loss on the round trip ``G(F(sim))`` holds the goggles ``G`` to the sim ground truth on
+    real-looking inputs. ``class_weights`` (see :func:`median_frequency_weights`) keep small
+    classes such as the chair from being outvoted by walls and floor.
+    """
+    return F.cross_entropy(seg(translated_sim), sim_labels.long(), weight=class_weights)
+
+
+def median_frequency_weights(labels: Tensor | np.ndarray, n_classes: int, max_weight: float = 10.0) -> Tensor:
+    """Median-frequency class balancing (Eigen and Fergus, 2015): weight ``median(freq) / freq_c``,
+    capped at ``max_weight``; classes absent from ``labels`` get weight 1.
+
+    >>> [round(w, 4) for w in median_frequency_weights(torch.tensor([0, 0, 0, 1]), 3).tolist()]
+    [0.6667, 2.0, 1.0]
+    """
+    counts = torch.bincount(torch.as_tensor(labels).reshape(-1).long(), minlength=n_classes)[:n_classes].double()
+    present = counts > 0
+    freq = counts / counts.sum()
+    median = torch.quantile(freq[present], 0.5)
+    weights = torch.ones(n_classes, dtype=torch.float64)
+    weights[present] = (median / freq[present]).clamp(max=max_weight)
+    return weights.float()
 
 
 def semantic_loss_real_to_sim(seg: nn.Module, real: Tensor, translated_real: Tensor,
-                              min_confidence: float = 0.0) -> Tensor:
+                              min_confidence: float = 0.0, class_weights: Tensor | None = None) -> Tensor:
     """CyCADA's semantic consistency, real side: the real->sim translation must segment like the
     sim-trained net's pseudo-labels of the real input itself (no real ground truth is used).
 
@@ -41,7 +68,7 @@ def semantic_loss_real_to_sim(seg: nn.Module, real: Tensor, translated_real: Ten
         pseudo = pseudo.masked_fill(prob < min_confidence, -100)
     if not bool((pseudo != -100).any()):
         return translated_real.sum() * 0.0
-    return F.cross_entropy(seg(translated_real), pseudo, ignore_index=-100)
+    return F.cross_entropy(seg(translated_real), pseudo, weight=class_weights, ignore_index=-100)
 
 
 def shift_loss(generator: nn.Module, x: Tensor, shift: tuple[int, int], translated: Tensor | None = None) -> Tensor:

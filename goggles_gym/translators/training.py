@@ -33,6 +33,7 @@ from goggles_gym.translators.losses import (
     cycle_loss,
     identity_loss,
     lsgan_loss,
+    median_frequency_weights,
     sample_shift,
     semantic_loss_real_to_sim,
     semantic_loss_sim_to_real,
@@ -183,8 +184,10 @@ class TranslatorResult:
 class TranslatorTrainer:
     """Holds the four networks, optimisers, schedulers and pools; one :meth:`step` = one update."""
 
-    def __init__(self, config: TranslatorTrainConfig, device: torch.device, seg: SegNet | None) -> None:
+    def __init__(self, config: TranslatorTrainConfig, device: torch.device, seg: SegNet | None,
+                 class_weights: torch.Tensor | None = None) -> None:
         c = self.config = config
+        self.class_weights = None if class_weights is None else class_weights.to(device)
         torch.manual_seed(c.seed)
         self.device = device
         self.G = init_weights(ResnetGenerator(ngf=c.ngf, n_blocks=c.n_blocks)).to(device)  # real -> sim
@@ -229,9 +232,12 @@ class TranslatorTrainer:
             losses["identity"] = c.lambda_cycle * c.lambda_identity * (
                 identity_loss(self.G(sim), sim) + identity_loss(self.F(real), real))
         if c.semantic:
-            losses["semantic"] = c.lambda_semantic * (semantic_loss_sim_to_real(self.seg, fake_real, sim_labels)
-                                                      + semantic_loss_real_to_sim(self.seg, real, fake_sim,
-                                                                                  c.pseudo_label_confidence))
+            w = self.class_weights
+            sem = (semantic_loss_sim_to_real(self.seg, fake_real, sim_labels, w)
+                   + semantic_loss_real_to_sim(self.seg, real, fake_sim, c.pseudo_label_confidence, w))
+            if c.semantic_cycle:
+                sem = sem + semantic_loss_sim_to_real(self.seg, rec_sim, sim_labels, w)
+            losses["semantic"] = c.lambda_semantic * sem
         if c.shift:
             losses["shift"] = c.lambda_shift * (
                 shift_loss(self.G, real, sample_shift(self.G.stride, self.shift_rng), translated=fake_sim)
@@ -264,7 +270,8 @@ class TranslatorTrainer:
         learns to read it, and its pseudo-labels of real frames become trustworthy."""
         k = max(1, len(sim) // 2)
         self.seg.train().requires_grad_(True)
-        loss = F.cross_entropy(self.seg(torch.cat([sim[:k], fake_real[:k]])), torch.cat([labels[:k], labels[:k]]))
+        loss = F.cross_entropy(self.seg(torch.cat([sim[:k], fake_real[:k]])), torch.cat([labels[:k], labels[:k]]),
+                               weight=self.class_weights)
         self.opt_seg.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_seg.step()
@@ -326,7 +333,10 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
         else:
             seg = train_judge(sim, c, device)
             save_segnet(run / SEGNET, seg)
-    trainer = TranslatorTrainer(c, device, seg)
+    weights = None
+    if c.semantic and c.class_balance:
+        weights = median_frequency_weights(torch.from_numpy(sim.labels), len(CLASSES))
+    trainer = TranslatorTrainer(c, device, seg, weights)
     if c.resume:
         if not (run / CHECKPOINT).is_file():
             raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {run}; run without --resume first")
