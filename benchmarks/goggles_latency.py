@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--translator", default=None, help="translator file to time (default: preset-sized, random)")
     ap.add_argument("--seconds", type=float, default=3.0, help="timing window per measurement")
     ap.add_argument("--steps", type=int, default=2000, help="env steps per steps/s measurement")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved unwrapped/wrapped rounds (median reported)")
     args = ap.parse_args()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, CPU")
     torch.manual_seed(0)
@@ -98,9 +99,17 @@ def main() -> None:
     tr = Translator(gen, size0, device="cpu", backend=best)
     plain = ChairNav(look="real", image_size=size0)
     wrapped = GogglesWrapper(ChairNav(look="real", image_size=size0), tr)
-    a, b = env_steps_per_s(plain, args.steps), env_steps_per_s(wrapped, args.steps)
-    print(f"\nChairNav real {size0[0]}x{size0[1]}: unwrapped {a:.0f} steps/s, with goggles ({best}) {b:.0f} steps/s "
-          f"(+{(1 / b - 1 / a) * 1e3:.2f} ms/step)")
+    # interleaved rounds, so a slow moment of the machine hits both sides alike; the median is reported
+    added, rates = [], []
+    for _ in range(args.rounds):
+        a, b = env_steps_per_s(plain, args.steps), env_steps_per_s(wrapped, args.steps)
+        added.append((1 / b - 1 / a) * 1e3)
+        rates.append((a, b))
+    k = int(np.argsort(added)[len(added) // 2])
+    a, b = rates[k]
+    print(f"\nChairNav real {size0[0]}x{size0[1]}, {args.rounds} interleaved rounds of {args.steps} steps: "
+          f"unwrapped {a:.0f} steps/s, with goggles ({best}) {b:.0f} steps/s (median +{added[k]:.2f} ms/step; "
+          f"rounds {', '.join(f'{v:+.2f}' for v in added)}); target <= 5 ms: {'met' if added[k] <= 5 else 'MISSED'}")
     kwargs = {"look": "real", "image_size": size0}
     venv = make_vec_env(ChairNav, n_envs=8, seed=0, env_kwargs=kwargs, vec_env_cls=DummyVecEnv)
     vplain = env_steps_per_s(venv, args.steps, batch=8)

@@ -141,8 +141,8 @@ class EvaluateConfig:
     metric_seed: int = arg(3, "seed of the held-out paired frames")
     strip_frames: int = arg(6, "frames in the strip image (raw | each goggles | true sim)")
     videos: bool = arg(True, "one MP4 per condition: the first episode, camera frame | what the policy sees")
-    backend: str = arg("torch", "goggles inference backend: torch, compile or onnx",
-                       choices=("torch", "compile", "onnx"))
+    backend: str = arg("auto", "goggles inference backend: auto (ONNX Runtime on a CPU where installed, else "
+                       "torch), torch, compile or onnx", choices=("auto", "torch", "compile", "onnx"))
     device: str = arg("auto", "torch device: auto (CUDA when present), cpu, cuda")
     title: str = arg("", "report title [default: from the looks]")
     progress_bar: bool = arg(True, "show progress bars")
@@ -249,7 +249,8 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
         for name, tr in goggles.items():
             figures[name] = {**translation_figures(translated[name], paired, seg),
                              "shift": shift_consistency(tr.generator, paired["real"][:64]),
-                             "frames_per_s": frames_per_second(tr, paired["real"][:1], seconds=1.0)}
+                             "frames_per_s": frames_per_second(tr, paired["real"][:1], seconds=1.0),
+                             "backend": tr.backend}
         for s in summaries:
             s.update(figures.get(s["condition"], {}))
         k = min(config.strip_frames, len(paired["real"]))
@@ -261,11 +262,12 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
     title = config.title or f"Policy trained in `{own}`, evaluated in `{target}`: No-Goggles vs goggles"
     report.success_chart(out / "success.png", summaries, f"success in {target} ({len(seeds)} paired episodes, 95% CI)")
     wall = time.perf_counter() - start
+    backends = ", ".join(sorted({t.backend for t in goggles.values()})) or "none"
     about = (f"Policy `{policy.path}` ({policy.algo}, trained in `{own}`, {shape[0]} x {shape[1]} frames); "
              f"{len(seeds)} episodes per condition, seeds {seeds[0]}..{seeds[-1]}, the same in every condition. "
              f"Translation figures on {config.metric_frames} held-out paired frames (mIoU of an evaluation "
              f"segmentation net trained on sim frames; L1 to the true sim render and shift in 0..255 units; "
-             f"frames/s at batch 1). Evaluation wall time {wall / 60:.1f} min.")
+             f"frames/s at batch 1, inference backend {backends}). Evaluation wall time {wall / 60:.1f} min.")
     extra = {"policy": str(policy.path), "look": target, "seeds": seeds, "wall_time_s": round(wall, 1),
              "config": dataclasses.asdict(config)}
     report.write_tables(out, [{k: v for k, v in s.items() if k != "per_episode"} for s in summaries],

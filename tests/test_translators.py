@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -196,3 +198,16 @@ def test_onnx_backend_matches_torch(tmp_path, collections):
     assert np.abs(onnx.astype(int) - eager.astype(int)).max() <= 2
     with pytest.raises(ValueError, match="backend"):
         translators.load(path, backend="tensorrt")
+
+
+def test_auto_backend_is_onnx_on_cpu_where_installed_else_torch(monkeypatch):
+    from goggles_gym.translators.backends import resolve_backend
+
+    cpu = torch.device("cpu")
+    assert resolve_backend("compile", cpu) == "compile"
+    assert resolve_backend("auto", torch.device("cuda")) == "torch"
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    assert resolve_backend("auto", cpu) == "torch"
+    monkeypatch.undo()
+    pytest.importorskip("onnxruntime")
+    assert resolve_backend("auto", cpu) == "onnx"

@@ -87,13 +87,14 @@ class Translator:
     """A real->sim translator: call it on uint8 RGB frames (H x W x 3 or N x H x W x 3).
 
     ``backend`` picks the inference engine: ``torch`` (eager, ``torch.inference_mode``, the
-    default), ``compile`` (``torch.compile``) or ``onnx`` (ONNX Runtime on the CPU).
+    default), ``compile`` (``torch.compile``), ``onnx`` (ONNX Runtime on the CPU) or ``auto``
+    (ONNX Runtime on a CPU where it is installed, else eager; ``backend`` then names the one used).
     """
 
     def __init__(self, generator: torch.nn.Module, image_size: tuple[int, int], method: str = "unknown",
                  meta: dict[str, Any] | None = None, device: str | torch.device = "auto",
                  backend: str = "torch") -> None:
-        from goggles_gym.translators.backends import BACKENDS, onnx_runner, torch_runner
+        from goggles_gym.translators.backends import BACKENDS, onnx_runner, resolve_backend, torch_runner
 
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -102,7 +103,7 @@ class Translator:
         self.image_size = tuple(image_size)
         self.method = method
         self.meta = meta or {}
-        self.backend = backend
+        self.backend = backend = resolve_backend(backend, self.device)
         if backend == "onnx":
             self._run = onnx_runner(self.generator, self.image_size)
         else:
