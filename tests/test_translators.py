@@ -211,3 +211,15 @@ def test_auto_backend_is_onnx_on_cpu_where_installed_else_torch(monkeypatch):
     monkeypatch.undo()
     pytest.importorskip("onnxruntime")
     assert resolve_backend("auto", cpu) == "onnx"
+
+
+def test_photometric_jitter_shuffles_channels_and_keeps_geometry():
+    from goggles_gym.translators.training import photometric_jitter
+
+    x = torch.full((32, 3, 8, 8), -1.0)
+    x[:, 0] = 1.0  # pure red frames
+    out = photometric_jitter(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.min() >= -1.0 and out.max() <= 1.0
+    brightest = out.mean(dim=(2, 3)).argmax(1)
+    assert set(brightest.tolist()) == {0, 1, 2}  # red became green or blue in some frames
+    assert torch.equal(out, photometric_jitter(x, torch.Generator().manual_seed(0)))  # seeded

@@ -98,13 +98,18 @@ class Batches:
 
 
 def photometric_jitter(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random per-image colour gains, contrast, brightness, gamma, blur and noise on [-1, 1] images.
+    """Random per-image channel order, colour gains, contrast, brightness, gamma, blur and noise on
+    [-1, 1] images.
 
     Geometry is untouched, so sim labels stay valid; a segmentation net trained this way keys on
     shapes more than on the sim look's flat colours, which keeps the semantic loss from being
-    satisfied by colour patterns that merely fool the net.
+    satisfied by colour patterns that merely fool the net. The channel shuffle matters most: without
+    it the net calls anything blue an obstacle (the sim obstacles are blue), and its pseudo-labels
+    pushed the goggles to paint the `real` look's blue chair as an obstacle.
     """
     n = x.shape[0]
+    perm = torch.argsort(torch.rand((n, 3), generator=generator), dim=1).to(x.device)
+    x = x.gather(1, perm[:, :, None, None].expand_as(x))
 
     def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
         return (torch.rand((n, *shape), generator=generator) * (hi - lo) + lo).to(x.device)
@@ -213,6 +218,7 @@ class TranslatorTrainer:
         self.py_rng = random.Random(c.seed)
         self.pool_sim, self.pool_real = ImagePool(c.pool_size, self.py_rng), ImagePool(c.pool_size, self.py_rng)
         self.shift_rng = torch.Generator().manual_seed(c.seed)
+        self.jitter_rng = torch.Generator().manual_seed(c.seed + 1)
         self.iteration = 0
 
     def step(self, real: torch.Tensor, sim: torch.Tensor, sim_labels: torch.Tensor | None) -> dict[str, float]:
@@ -267,11 +273,14 @@ class TranslatorTrainer:
     def _adapt_segnet(self, sim: torch.Tensor, fake_real: torch.Tensor, labels: torch.Tensor) -> float:
         """One update of the judge on half sim frames, half their sim->real translations, both with
         the sim labels (as CyCADA trains its target model): as F learns the real look, the judge
-        learns to read it, and its pseudo-labels of real frames become trustworthy."""
+        learns to read it, and its pseudo-labels of real frames become trustworthy. With
+        ``seg_augment`` the batch gets the same photometric jitter the judge was trained with."""
         k = max(1, len(sim) // 2)
         self.seg.train().requires_grad_(True)
-        loss = F.cross_entropy(self.seg(torch.cat([sim[:k], fake_real[:k]])), torch.cat([labels[:k], labels[:k]]),
-                               weight=self.class_weights)
+        x = torch.cat([sim[:k], fake_real[:k]])
+        if self.config.seg_augment:
+            x = photometric_jitter(x, self.jitter_rng)
+        loss = F.cross_entropy(self.seg(x), torch.cat([labels[:k], labels[:k]]), weight=self.class_weights)
         self.opt_seg.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_seg.step()
@@ -285,7 +294,8 @@ class TranslatorTrainer:
             "nets": {n: getattr(self, n).state_dict() for n in ("G", "F", "D_sim", "D_real")},
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "sched": [s.state_dict() for s in self.sched], "py_rng": self.py_rng.getstate(),
-            "shift_rng": self.shift_rng.get_state(), "torch_rng": torch.get_rng_state(),
+            "shift_rng": self.shift_rng.get_state(), "jitter_rng": self.jitter_rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
             "seg": None if self.opt_seg is None else self.seg.state_dict(),
             "opt_seg": None if self.opt_seg is None else self.opt_seg.state_dict(),
         }
@@ -300,6 +310,8 @@ class TranslatorTrainer:
             s.load_state_dict(sd)
         self.py_rng.setstate(state["py_rng"])
         self.shift_rng.set_state(state["shift_rng"])
+        if "jitter_rng" in state:
+            self.jitter_rng.set_state(state["jitter_rng"])
         torch.set_rng_state(state["torch_rng"])
         self.iteration = int(state["iteration"])
         if self.opt_seg is not None and state.get("seg") is not None:
