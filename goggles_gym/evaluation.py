@@ -23,6 +23,7 @@ from goggles_gym.common.cli import arg
 from goggles_gym.common.files import atomic_write_text
 from goggles_gym.envs.looks import LookSpec
 from goggles_gym.policies.loading import LoadedPolicy
+from goggles_gym.translators.backends import BACKENDS
 from goggles_gym.wrappers import GogglesWrapper
 
 
@@ -142,7 +143,7 @@ class EvaluateConfig:
     strip_frames: int = arg(6, "frames in the strip image (raw | each goggles | true sim)")
     videos: bool = arg(True, "one MP4 per condition: the first episode, camera frame | what the policy sees")
     backend: str = arg("auto", "goggles inference backend: auto (ONNX Runtime on a CPU where installed, else "
-                       "torch), torch, compile or onnx", choices=("auto", "torch", "compile", "onnx"))
+                       "torch), torch, compile or onnx", choices=BACKENDS)
     device: str = arg("auto", "torch device: auto (CUDA when present), cpu, cuda")
     title: str = arg("", "report title [default: from the looks]")
     progress_bar: bool = arg(True, "show progress bars")
