@@ -81,10 +81,10 @@ class PipelineConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # 9.8 minutes measured on 2 CPU cores: 32 x 32 frames, short runs, no DR baseline, no ablations.
+    # 9.9 minutes measured on 2 CPU cores: 32 x 32 frames, short runs, no DR baseline, no ablations.
     "quick": dict(image_size=32, policy_timesteps=40_000, dr_timesteps=0, policy_eval_freq=0,
                   features_extractor="small", frames=1500, seg_iterations=200, eval_seg_iterations=200,
-                  translator_iterations=400, ablations=False, episodes=50, metric_frames=200),
+                  translator_iterations=500, ablations=False, episodes=50, metric_frames=200),
     # 64 x 64 frames and the ablations: 63.3 min measured on 2 CPU cores (four translators of 600
     # updates; the translator benchmark's 1,500 would take two hours here), 80 episodes a condition.
     "paper": dict(image_size=64, policy_timesteps=100_000, dr_timesteps=60_000, policy_eval_freq=50_000,
