@@ -167,18 +167,18 @@ class Pipeline:
         steps: list[tuple[str, Callable[[], bool], Callable[[], None]]] = [
             ("policy", self._policy_done("policy"), lambda: self._train_policy("policy", "policy", "sim",
                                                                                 self.config.policy_timesteps)),
-            ("dr_policy", self._dr_done, lambda: self._train_policy("dr_policy", "policy_dr", "randomized",
-                                                                    self.config.dr_timesteps)),
+            ("dr_policy", self._policy_done("policy_dr"),
+             lambda: self._train_policy("dr_policy", "policy_dr", "randomized", self.config.dr_timesteps)),
             ("frames", self._frames_done, self._collect),
             ("segnet", self._segnet_done, self._train_segnets),
             ("translators", self._translators_done, self._train_translators),
             ("evaluate", lambda: (self.run / "report" / "results.json").is_file(), self._evaluate),
         ]
+        if self.config.dr_timesteps <= 0:  # no DR baseline asked for: the stage is not part of this run
+            steps = [s for s in steps if s[0] != "dr_policy"]
+            self._log("[dr_policy] not asked for (dr_timesteps 0), skipped")
+            self.state["stages"].pop("dr_policy", None)
         for name, done, work in steps:
-            if name == "dr_policy" and self.config.dr_timesteps <= 0:
-                self._log("[dr_policy] not asked for (dr_timesteps 0), skipped")
-                self.state["stages"].pop(name, None)
-                continue
             if name not in self.force and done():
                 self._log(f"[{name}] done already, skipped")
                 self.state["stages"].setdefault(name, {})["skipped_last_run"] = True
@@ -204,9 +204,6 @@ class Pipeline:
     # -- policies ------------------------------------------------------------------------------------
     def _policy_done(self, folder: str) -> Callable[[], bool]:
         return lambda: (self.run / folder / "summary.json").is_file() and (self.run / folder / "model.zip").is_file()
-
-    def _dr_done(self) -> bool:
-        return self.config.dr_timesteps <= 0 or self._policy_done("policy_dr")()
 
     def _train_policy(self, stage: str, folder: str, look: str, timesteps: int) -> None:
         from goggles_gym.policies.config import PolicyTrainConfig, load_preset
