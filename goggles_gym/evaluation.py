@@ -24,7 +24,7 @@ from goggles_gym.common.files import atomic_write_text
 from goggles_gym.envs.looks import LookSpec
 from goggles_gym.policies.loading import LoadedPolicy
 from goggles_gym.translators.backends import BACKENDS
-from goggles_gym.wrappers import GogglesWrapper
+from goggles_gym.wrappers import check_fit
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -85,39 +85,83 @@ class ConditionResult:
         return {**self.summary(), "per_episode": [asdict(e) for e in self.episodes]}
 
 
+@dataclass
+class _Slot:
+    """One env of a batched evaluation and the episode it is running."""
+
+    env: gym.Env
+    seed: int = 0
+    obs: np.ndarray | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    step: int = 0
+    path: float = 0.0
+    shortest: float = 0.0
+
+    def start(self, seed: int) -> None:
+        self.seed, self.step, self.path = seed, 0, 0.0
+        self.obs, self.info = self.env.reset(seed=seed)
+        base = self.env.unwrapped
+        self.shortest = max(self.info["initial_distance"] - base.reach_distance, 0.0)
+
+
 def run_condition(name: str, policy: LoadedPolicy, look: LookSpec, seeds: Sequence[int],
                   translator: Callable[[np.ndarray], np.ndarray] | None = None, progress: bool = True,
-                  frame_hook: Callable[[int, int, dict[str, Any]], None] | None = None) -> ConditionResult:
+                  frame_hook: Callable[[int, int, dict[str, Any]], None] | None = None,
+                  n_envs: int = 8) -> ConditionResult:
     """Run ``policy`` greedily in ``look`` on each seed, through ``translator`` when given.
 
-    ``frame_hook(seed, step, data)`` (optional) sees each step's raw and policy frames and labels,
-    for strips and videos.
+    ``n_envs`` episodes run side by side so that the goggles and the policy see one batch a step
+    (one forward pass each instead of ``n_envs``); each env takes the next seed when its episode
+    ends, and the episodes come back in the order of ``seeds``. An episode depends only on its seed,
+    not on which env runs it. ``frame_hook(seed, step, data)`` (optional) sees each step's raw and
+    policy frames and labels, for strips and videos.
     """
-    env = policy.settings.make_env(look)
+    if n_envs < 1:
+        raise ValueError(f"n_envs must be at least 1, got {n_envs}")
+    slots = [_Slot(policy.settings.make_env(look)) for _ in range(max(1, min(n_envs, len(seeds))))]
     if translator is not None:
-        env = GogglesWrapper(env, translator, policy_shape=policy.settings.observation_shape)
-    base = env.unwrapped
-    result = ConditionResult(name)
+        check_fit(slots[0].env.observation_space, translator, policy.settings.observation_shape)
+    pending = iter(int(s) for s in seeds)
+    episodes: dict[int, Episode] = {}
+    bar = tqdm(total=len(seeds), desc=name, disable=not progress, leave=False)
     try:
-        for seed in tqdm(seeds, desc=name, disable=not progress, leave=False):
-            obs, info = env.reset(seed=int(seed))
-            shortest = max(info["initial_distance"] - base.reach_distance, 0.0)
-            path, step, done = 0.0, 0, False
-            while not done:
+        active = []
+        for slot in slots:
+            seed = next(pending, None)
+            if seed is not None:
+                slot.start(seed)
+                active.append(slot)
+        while active:
+            raw = np.stack([s.obs for s in active])
+            seen = raw if translator is None else translator(raw)
+            actions = np.asarray(policy.predict(seen)).reshape(len(active))
+            still = []
+            for slot, frame, policy_frame, action in zip(active, raw, seen, actions, strict=True):
                 if frame_hook is not None:
-                    raw = getattr(env, "raw_observation", None)
-                    frame_hook(int(seed), step, {"policy_frame": obs, "raw": obs if raw is None else raw,
-                                                 "labels": info["labels"]})
+                    frame_hook(slot.seed, slot.step, {"policy_frame": policy_frame, "raw": frame,
+                                                      "labels": slot.info["labels"]})
+                base = slot.env.unwrapped
                 before = base.pose
-                obs, _, terminated, truncated, info = env.step(int(policy.predict(obs)))
-                path += math.hypot(base.pose.x - before.x, base.pose.y - before.y)
-                step += 1
-                done = terminated or truncated
-            result.episodes.append(Episode(int(seed), bool(info["is_success"]), step, int(info["collisions"]), path,
-                                           shortest))
+                slot.obs, _, terminated, truncated, slot.info = slot.env.step(int(action))
+                slot.path += math.hypot(base.pose.x - before.x, base.pose.y - before.y)
+                slot.step += 1
+                if not (terminated or truncated):
+                    still.append(slot)
+                    continue
+                info = slot.info
+                episodes[slot.seed] = Episode(slot.seed, bool(info["is_success"]), slot.step,
+                                              int(info["collisions"]), slot.path, slot.shortest)
+                bar.update()
+                seed = next(pending, None)
+                if seed is not None:
+                    slot.start(seed)
+                    still.append(slot)
+            active = still
     finally:
-        env.close()
-    return result
+        bar.close()
+        for slot in slots:
+            slot.env.close()
+    return ConditionResult(name, [episodes[int(s)] for s in seeds])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,6 +180,7 @@ class EvaluateConfig:
     goggles: list[str] = arg(help="more goggles as NAME=PATH (ablations), repeatable", factory=list, flag=False)
     dr_policy: str | None = arg(None, "domain-randomization policy (run folder or zip), run on raw frames")
     episodes: int = arg(100, "seeded episodes per condition (the same seeds in every condition)")
+    envs: int = arg(8, "episodes run side by side, so the goggles and the policy see one batch a step")
     first_seed: int = arg(2_000_000, "seed of the first episode (seeds first_seed, first_seed + 1, ...)")
     segnet: str | None = arg(None, "evaluation segmentation net (segnet.pt) for mIoU; without it mIoU is left out")
     metric_frames: int = arg(400, "held-out paired frames for mIoU, L1 to sim and shift (0: skip those)")
@@ -197,6 +242,8 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
         raise ValueError("--policy is required: a policy run folder or zip from `python -m goggles_gym.train`")
     if config.episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {config.episodes}")
+    if config.envs < 1:
+        raise ValueError(f"--envs must be at least 1, got {config.envs}")
     start = time.perf_counter()
     out = Path(config.out)
     policy = load_policy(config.policy, device=config.device)
@@ -232,7 +279,8 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
                 shown["raw"].append(data["raw"])
                 shown["policy"].append(data["policy_frame"])
 
-        result = run_condition(name, pol, look, seeds, tr, config.progress_bar, hook if config.videos else None)
+        result = run_condition(name, pol, look, seeds, tr, config.progress_bar, hook if config.videos else None,
+                               n_envs=config.envs)
         summaries.append(result.to_dict())
         if config.videos and shown["raw"]:
             cols, heads = [shown["raw"]], [f"camera ({look_name(look)})"]

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -39,6 +41,24 @@ def test_conditions_run_the_same_seeds(tiny_policy):
         [(e.success, e.length, e.collisions) for e in goggles.episodes]
     s = raw.summary()
     assert s["episodes"] == 3 and 0 <= s["success_rate"] <= 1 and s["success_ci95"][0] <= s["success_rate"]
+
+
+def test_batched_episodes_match_one_at_a_time(tiny_policy):
+    seeds = [21, 22, 23, 24, 25]
+    seen: dict[int, int] = {}
+
+    def hook(seed, step, data):
+        assert data["raw"].shape == data["policy_frame"].shape == (36, 36, 3)
+        seen[seed] = max(seen.get(seed, 0), step + 1)
+
+    one = run_condition("one", tiny_policy, "real", seeds, translator=Identity(), progress=False, n_envs=1)
+    many = run_condition("many", tiny_policy, "real", seeds, translator=Identity(), progress=False, n_envs=3,
+                         frame_hook=hook)
+    assert [e.seed for e in many.episodes] == seeds  # back in the order of the seeds, not of finishing
+    assert [dataclasses.astuple(e) for e in one.episodes] == [dataclasses.astuple(e) for e in many.episodes]
+    assert seen == {e.seed: e.length for e in many.episodes}  # the hook saw every step of every episode
+    with pytest.raises(ValueError, match="n_envs"):
+        run_condition("none", tiny_policy, "real", seeds, n_envs=0)
 
 
 def test_spl():

@@ -58,6 +58,21 @@ def test_shift_loss_zero_for_equivariant_positive_otherwise():
     assert (0, 0) not in shifts and all(0 <= i < 4 and 0 <= j < 4 for i, j in shifts) and len(shifts) == 15
 
 
+def test_shift_weight_ramps_in_over_the_warmup():
+    cfg = TranslatorTrainConfig(method="cyclegan", shift=True, lambda_shift=20.0, shift_warmup=0.5,
+                                **{**TINY, "iterations": 10})
+    trainer = training_mod.TranslatorTrainer(cfg, torch.device("cpu"), seg=None)
+    weights = []
+    for it in (0, 1, 4, 5, 9):
+        trainer.iteration = it
+        weights.append(trainer.shift_weight())
+    assert weights == pytest.approx([0.0, 4.0, 16.0, 20.0, 20.0])
+    trainer.config.shift_warmup = 0.0
+    assert trainer.shift_weight() == 20.0  # no warm-up: the full weight from the first update
+    with pytest.raises(ValueError, match="shift_warmup"):
+        TranslatorTrainConfig(shift_warmup=1.5)
+
+
 class SpySeg(nn.Module):
     """Records every input; logits favour class = (mean intensity > 0)."""
 

@@ -54,6 +54,8 @@ class TranslatorTrainConfig:
     lambda_identity: float = arg(0.0, "identity loss weight, relative to lambda_cycle (reference: 0.5)")
     lambda_semantic: float = arg(1.0, "semantic consistency loss weight")
     lambda_shift: float = arg(30.0, "shift loss weight")
+    shift_warmup: float = arg(0.0, "fraction of the iterations over which the shift weight ramps linearly from 0 to "
+                              "lambda_shift, so the translation learns the content before it is held still")
     segnet: str | None = arg(None, "a trained segnet.pt to use instead of training one on the sim labels")
     adapt_segnet: bool = arg(True, "keep training the segnet on sim frames and their sim->real translations (sim "
                              "labels) so its pseudo-labels on real frames improve with the translation")
@@ -76,6 +78,8 @@ class TranslatorTrainConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if not 0.0 <= self.shift_warmup <= 1.0:
+            raise ValueError(f"shift_warmup is a fraction of the iterations, 0 to 1, got {self.shift_warmup}")
         vr = self.method == "vr-goggles"
         if self.semantic is None:
             self.semantic = vr

@@ -245,7 +245,7 @@ class TranslatorTrainer:
                 sem = sem + semantic_loss_sim_to_real(self.seg, rec_sim, sim_labels, w)
             losses["semantic"] = c.lambda_semantic * sem
         if c.shift:
-            losses["shift"] = c.lambda_shift * (
+            losses["shift"] = self.shift_weight() * (
                 shift_loss(self.G, real, sample_shift(self.G.stride, self.shift_rng), translated=fake_sim)
                 + shift_loss(self.F, sim, sample_shift(self.F.stride, self.shift_rng), translated=fake_real))
         loss_G = sum(losses.values())
@@ -269,6 +269,12 @@ class TranslatorTrainer:
         if self.opt_seg is not None and sim_labels is not None:
             out["seg"] = self._adapt_segnet(sim, fake_real.detach(), sim_labels)
         return out
+
+    def shift_weight(self) -> float:
+        """The shift loss's weight at this iteration: ``lambda_shift``, ramped in over ``shift_warmup``."""
+        c = self.config
+        ramp = c.shift_warmup * c.iterations
+        return c.lambda_shift * (min(1.0, self.iteration / ramp) if ramp > 0 else 1.0)
 
     def _adapt_segnet(self, sim: torch.Tensor, fake_real: torch.Tensor, labels: torch.Tensor) -> float:
         """One update of the judge on half sim frames, half their sim->real translations, both with
