@@ -201,6 +201,19 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_")
 
 
+def display_name(look: LookSpec) -> str:
+    """A look's short name for titles and image labels: a built-in name as it is, a look YAML by its
+    file name without folders (the full path stays in ``results.json``).
+
+    >>> display_name("real"), display_name("labs/harsh_lab.yaml")
+    ('real', 'harsh_lab')
+    """
+    from goggles_gym.envs.looks import look_name
+
+    name = look_name(look)
+    return Path(name).stem if name.endswith((".yaml", ".yml")) else name
+
+
 def _goggles_paths(config: EvaluateConfig) -> dict[str, str]:
     paths = {}
     for name, path in (("cyclegan", config.cyclegan), ("vr-goggles", config.vr_goggles)):
@@ -263,7 +276,8 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
     seg = load_segnet(config.segnet) if config.segnet else None
     out.mkdir(parents=True, exist_ok=True)  # only once every input has loaded and fits
     seeds = list(range(config.first_seed, config.first_seed + config.episodes))
-    target, own = look_name(config.look), policy.settings.look
+    target, own = look_name(config.look), display_name(policy.settings.look)
+    shown_target = display_name(config.look)
 
     runs: list[tuple[str, LoadedPolicy, Any, Any]] = [(SIM_ORACLE, policy, policy.settings.look, None),
                                                       (NO_GOGGLES, policy, config.look, None)]
@@ -283,7 +297,7 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
                                n_envs=config.envs)
         summaries.append(result.to_dict())
         if config.videos and shown["raw"]:
-            cols, heads = [shown["raw"]], [f"camera ({look_name(look)})"]
+            cols, heads = [shown["raw"]], [f"camera ({display_name(look)})"]
             if tr is not None:
                 cols, heads = cols + [shown["policy"]], heads + ["policy sees"]
             videos.append(report.side_by_side_video(out / f"episode_{_slug(name)}.mp4", cols, heads).name)
@@ -305,11 +319,12 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
         k = min(config.strip_frames, len(paired["real"]))
         if k > 0:
             rows = [[paired["real"][i], *(t[i] for t in translated.values()), paired["sim"][i]] for i in range(k)]
-            report.frame_strip(out / "strips.png", rows, [f"raw {target}", *goggles, "true sim"])
+            report.frame_strip(out / "strips.png", rows, [f"raw {shown_target}", *goggles, "true sim"])
             images.append("strips.png")
 
-    title = config.title or f"Policy trained in `{own}`, evaluated in `{target}`: No-Goggles vs goggles"
-    report.success_chart(out / "success.png", summaries, f"success in {target} ({len(seeds)} paired episodes, 95% CI)")
+    title = config.title or f"Policy trained in `{own}`, evaluated in `{shown_target}`: No-Goggles vs goggles"
+    report.success_chart(out / "success.png", summaries,
+                         f"success in {shown_target} ({len(seeds)} paired episodes, 95% CI)")
     wall = time.perf_counter() - start
     backends = ", ".join(sorted({t.backend for t in goggles.values()})) or "none"
     about = (f"Policy `{policy.path}` ({policy.algo}, trained in `{own}`, {shape[0]} x {shape[1]} frames); "
