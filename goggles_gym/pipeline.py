@@ -85,8 +85,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": dict(image_size=32, policy_timesteps=40_000, dr_timesteps=0, policy_eval_freq=0,
                   features_extractor="small", frames=1500, seg_iterations=200, eval_seg_iterations=200,
                   translator_iterations=500, ablations=False, episodes=50, metric_frames=200),
-    # 64 x 64 frames and the ablations: 63.3 min measured on 2 CPU cores (four translators of 600
-    # updates; the translator benchmark's 1,500 would take two hours here), 80 episodes a condition.
+    # 64 x 64 frames and the ablations: 55.7 min measured on 2 CPU cores (four translators of 600
+    # updates, 33 min; the translator benchmark's 1,500 would take two hours here), 80 episodes a
+    # condition (5.7 min, 8 side by side).
     "paper": dict(image_size=64, policy_timesteps=100_000, dr_timesteps=60_000, policy_eval_freq=50_000,
                   frames=3000, seg_iterations=300, eval_seg_iterations=500, translator_iterations=600,
                   ablations=True, episodes=80, metric_frames=400),
@@ -363,7 +364,7 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m goggles_gym.pipeline", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="quick",
-                    help="quick (about 10 min on 2 CPU cores), paper (about 63 min) or a YAML path")
+                    help="quick (about 10 min on 2 CPU cores), paper (about 56 min) or a YAML path")
     add_dataclass_args(ap, PipelineConfig)
     ap.add_argument("--force", nargs="+", default=[], metavar="STAGE",
                     help=f"redo these stages and those after them: {', '.join(STAGES)}, or all")
