@@ -81,7 +81,7 @@ class PipelineConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # 9.9 minutes measured on 2 CPU cores: 32 x 32 frames, short runs, no DR baseline, no ablations.
+    # 8.8 minutes measured on 2 CPU cores: 32 x 32 frames, short runs, no DR baseline, no ablations.
     "quick": dict(image_size=32, policy_timesteps=40_000, dr_timesteps=0, policy_eval_freq=0,
                   features_extractor="small", frames=1500, seg_iterations=200, eval_seg_iterations=200,
                   translator_iterations=500, ablations=False, episodes=50, metric_frames=200),
@@ -364,7 +364,7 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m goggles_gym.pipeline", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="quick",
-                    help="quick (about 10 min on 2 CPU cores), paper (about 56 min) or a YAML path")
+                    help="quick (about 9 min on 2 CPU cores), paper (about 56 min) or a YAML path")
     add_dataclass_args(ap, PipelineConfig)
     ap.add_argument("--force", nargs="+", default=[], metavar="STAGE",
                     help=f"redo these stages and those after them: {', '.join(STAGES)}, or all")
