@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from goggles_gym.common.cli import arg
 from goggles_gym.common.files import atomic_write_text
-from goggles_gym.envs.looks import LookSpec
+from goggles_gym.envs.looks import LookSpec, display_name, look_name
 from goggles_gym.policies.loading import LoadedPolicy
 from goggles_gym.translators.backends import BACKENDS
 from goggles_gym.wrappers import check_fit
@@ -97,11 +97,15 @@ class _Slot:
     path: float = 0.0
     shortest: float = 0.0
 
-    def start(self, seed: int) -> None:
+    def start_next(self, pending: Iterator[int]) -> bool:
+        """Reset on the next pending seed; False when none is left."""
+        seed = next(pending, None)
+        if seed is None:
+            return False
         self.seed, self.step, self.path = seed, 0, 0.0
         self.obs, self.info = self.env.reset(seed=seed)
-        base = self.env.unwrapped
-        self.shortest = max(self.info["initial_distance"] - base.reach_distance, 0.0)
+        self.shortest = max(self.info["initial_distance"] - self.env.unwrapped.reach_distance, 0.0)
+        return True
 
 
 def run_condition(name: str, policy: LoadedPolicy, look: LookSpec, seeds: Sequence[int],
@@ -125,12 +129,7 @@ def run_condition(name: str, policy: LoadedPolicy, look: LookSpec, seeds: Sequen
     episodes: dict[int, Episode] = {}
     bar = tqdm(total=len(seeds), desc=name, disable=not progress, leave=False)
     try:
-        active = []
-        for slot in slots:
-            seed = next(pending, None)
-            if seed is not None:
-                slot.start(seed)
-                active.append(slot)
+        active = [slot for slot in slots if slot.start_next(pending)]
         while active:
             raw = np.stack([s.obs for s in active])
             seen = raw if translator is None else translator(raw)
@@ -152,9 +151,7 @@ def run_condition(name: str, policy: LoadedPolicy, look: LookSpec, seeds: Sequen
                 episodes[slot.seed] = Episode(slot.seed, bool(info["is_success"]), slot.step,
                                               int(info["collisions"]), slot.path, slot.shortest)
                 bar.update()
-                seed = next(pending, None)
-                if seed is not None:
-                    slot.start(seed)
+                if slot.start_next(pending):
                     still.append(slot)
             active = still
     finally:
@@ -201,19 +198,6 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_")
 
 
-def display_name(look: LookSpec) -> str:
-    """A look's short name for titles and image labels: a built-in name as it is, a look YAML by its
-    file name without folders (the full path stays in ``results.json``).
-
-    >>> display_name("real"), display_name("labs/harsh_lab.yaml")
-    ('real', 'harsh_lab')
-    """
-    from goggles_gym.envs.looks import look_name
-
-    name = look_name(look)
-    return Path(name).stem if name.endswith((".yaml", ".yml")) else name
-
-
 def _goggles_paths(config: EvaluateConfig) -> dict[str, str]:
     paths = {}
     for name, path in (("cyclegan", config.cyclegan), ("vr-goggles", config.vr_goggles)):
@@ -244,7 +228,6 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
     """Run every condition on the same seeds, measure the translators, write the report; returns
     one summary dict per condition (also in ``results.json``)."""
     from goggles_gym import report
-    from goggles_gym.envs.looks import look_name
     from goggles_gym.metrics import frames_per_second, paired_frames, shift_consistency
     from goggles_gym.policies.loading import load_policy
     from goggles_gym.translators import load

@@ -324,3 +324,14 @@ def look_name(spec: LookSpec) -> str:
     if isinstance(spec, (Look, RandomizedLooks)):
         return spec.name
     return str(spec)
+
+
+def display_name(spec: LookSpec) -> str:
+    """A look's short name for titles and image labels: :func:`look_name`, with a look YAML shown by
+    its file name without folders (serialize with :func:`look_name`, which keeps the path).
+
+    >>> display_name("real"), display_name("labs/harsh_lab.yaml")
+    ('real', 'harsh_lab')
+    """
+    name = look_name(spec)
+    return Path(name).stem if name.endswith((".yaml", ".yml")) else name
