@@ -2,8 +2,8 @@
 
     python benchmarks/goggles_latency.py [--translator PATH] [--seconds 3]
 
-Without --translator a generator of the default preset's size (ngf 16, 3 blocks) is built with
-random weights: latency does not depend on the weights. Prints, on CPU:
+Without --translator a generator of the default preset's size (``TranslatorTrainConfig``'s ngf and
+blocks) is built with random weights: latency does not depend on the weights. Prints, on CPU:
 
 - per-frame latency and frames/s of each backend (torch eager, torch.compile, ONNX Runtime) at
   64 x 64 and 128 x 128, batch 1 and batch 8;
@@ -69,8 +69,10 @@ def main() -> None:
         gen, size0 = base.generator, base.image_size
         print(f"translator: {args.translator} ({base.method}, {size0[0]}x{size0[1]})")
     else:
-        gen, size0 = init_weights(ResnetGenerator(ngf=16, n_blocks=3)).eval(), (64, 64)
-        print("translator: preset-sized generator (ngf 16, 3 blocks), random weights")
+        preset = translators.TranslatorTrainConfig()
+        gen = init_weights(ResnetGenerator(ngf=preset.ngf, n_blocks=preset.n_blocks)).eval()
+        size0 = (64, 64)
+        print(f"translator: preset-sized generator (ngf {preset.ngf}, {preset.n_blocks} blocks), random weights")
     reference = init_weights(ResnetGenerator(ngf=64, n_blocks=9)).eval()
     rng = np.random.default_rng(0)
 
