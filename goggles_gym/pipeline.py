@@ -81,13 +81,13 @@ class PipelineConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # 8.8 minutes measured on 2 CPU cores: 32 x 32 frames, short runs, no DR baseline, no ablations.
+    # 7.1 minutes measured on 2 CPU cores: 32 x 32 frames, short runs, no DR baseline, no ablations.
     "quick": dict(image_size=32, policy_timesteps=40_000, dr_timesteps=0, policy_eval_freq=0,
                   features_extractor="small", frames=1500, seg_iterations=200, eval_seg_iterations=200,
                   translator_iterations=500, ablations=False, episodes=50, metric_frames=200),
-    # 64 x 64 frames and the ablations: 55.7 min measured on 2 CPU cores (four translators of 600
-    # updates, 33 min; the translator benchmark's 1,500 would take two hours here), 80 episodes a
-    # condition (5.7 min, 8 side by side).
+    # 64 x 64 frames and the ablations: 48.4 min measured on 2 CPU cores on `real` (four translators
+    # of 600 updates, 27.9 min; the translator benchmark's 1,500 would take over 70 min here), 80
+    # episodes a condition (5.0 min, 8 side by side).
     "paper": dict(image_size=64, policy_timesteps=100_000, dr_timesteps=60_000, policy_eval_freq=50_000,
                   frames=3000, seg_iterations=300, eval_seg_iterations=500, translator_iterations=600,
                   ablations=True, episodes=80, metric_frames=400),
@@ -364,7 +364,7 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m goggles_gym.pipeline", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="quick",
-                    help="quick (about 9 min on 2 CPU cores), paper (about 56 min) or a YAML path")
+                    help="quick (about 7 min on 2 CPU cores), paper (about 50 min) or a YAML path")
     add_dataclass_args(ap, PipelineConfig)
     ap.add_argument("--force", nargs="+", default=[], metavar="STAGE",
                     help=f"redo these stages and those after them: {', '.join(STAGES)}, or all")
