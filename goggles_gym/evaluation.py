@@ -259,8 +259,7 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
     seg = load_segnet(config.segnet) if config.segnet else None
     out.mkdir(parents=True, exist_ok=True)  # only once every input has loaded and fits
     seeds = list(range(config.first_seed, config.first_seed + config.episodes))
-    target, own = look_name(config.look), display_name(policy.settings.look)
-    shown_target = display_name(config.look)
+    own, shown_target = display_name(policy.settings.look), display_name(config.look)
 
     runs: list[tuple[str, LoadedPolicy, Any, Any]] = [(SIM_ORACLE, policy, policy.settings.look, None),
                                                       (NO_GOGGLES, policy, config.look, None)]
@@ -315,7 +314,7 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
              f"Translation figures on {config.metric_frames} held-out paired frames (mIoU of an evaluation "
              f"segmentation net trained on sim frames; L1 to the true sim render and shift in 0..255 units; "
              f"frames/s at batch 1, inference backend {backends}). Evaluation wall time {wall / 60:.1f} min.")
-    extra = {"policy": str(policy.path), "look": target, "seeds": seeds, "wall_time_s": round(wall, 1),
+    extra = {"policy": str(policy.path), "look": look_name(config.look), "seeds": seeds, "wall_time_s": round(wall, 1),
              "config": dataclasses.asdict(config)}
     report.write_tables(out, [{k: v for k, v in s.items() if k != "per_episode"} for s in summaries],
                         {**extra, "per_episode": {s["condition"]: s["per_episode"] for s in summaries}})

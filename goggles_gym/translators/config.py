@@ -21,9 +21,10 @@ class TranslatorTrainConfig:
     - a smaller generator, ngf 12 and 3 residual blocks instead of 64 and 9 (the reference size is
       several times slower, for training and for the goggles at inference). ngf 12, not 16: as
       goggles on 2 CPU cores (ONNX Runtime, 64 x 64, batch 1) it runs in about 3 ms a frame against
-      about 5 ms for ngf 16, under the 5 ms budget of a wrapped env step, and trained on the same
-      frames it did as well in closed loop within the spread of seeds; ngf 8 did worse
-      (docs/README.md, "A thinner generator for the 5 ms goggles");
+      about 5 ms for ngf 16, under the 5 ms budget of a wrapped env step. In closed loop it did
+      better than ngf 16 in the paired `paper` run and worse on average in a 4-seed sweep, inside
+      the spread of seeds both times; ngf 8 did clearly worse (docs/README.md, "A thinner generator
+      for the 5 ms goggles");
     - a PatchGAN with 2 stride-2 layers: 34 x 34 patches instead of 70 x 70, which would cover
       the whole frame;
     - identity loss off (reference 0.5): colours must change between the looks (the sim chair is
