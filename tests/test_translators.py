@@ -104,24 +104,36 @@ def test_semantic_losses_take_labels_from_the_right_side():
     assert len(seg.seen) == 1 and torch.equal(seg.seen[0], translated_sim)  # no pseudo-labels on the sim side
     assert semantic_loss_sim_to_real(seg, translated_sim, torch.zeros_like(gt)).item() > 5
 
+    judge, reader = SpySeg(), SpySeg()  # a second net reads the translation, the judge the real input
+    assert semantic_loss_real_to_sim(judge, real, translated_real, reader=reader).item() > 5
+    assert len(judge.seen) == 1 and torch.equal(judge.seen[0], real)
+    assert len(reader.seen) == 1 and torch.equal(reader.seen[0], translated_real)
 
-def test_trainer_feeds_sim_labels_and_real_inputs(monkeypatch, collections):
+
+@pytest.mark.parametrize("with_reader", [False, True])
+def test_trainer_feeds_sim_labels_and_real_inputs(monkeypatch, collections, with_reader):
     calls: dict[str, list] = {"sim": [], "real": []}
     monkeypatch.setattr(training_mod, "semantic_loss_sim_to_real",
-                        lambda seg, t, y, w=None: calls["sim"].append((t, y, w)) or t.sum() * 0)
+                        lambda seg, t, y, w=None: calls["sim"].append((seg, t, y, w)) or t.sum() * 0)
     monkeypatch.setattr(training_mod, "semantic_loss_real_to_sim",
-                        lambda seg, r, t, conf, w=None: calls["real"].append((r, t)) or t.sum() * 0)
+                        lambda seg, r, t, conf, w=None, reader=None: calls["real"].append((seg, r, reader))
+                        or t.sum() * 0)
     config = TranslatorTrainConfig(real=collections[0], sim=collections[1], out="unused", **TINY)
     weights = torch.tensor([1.0, 0.5, 0.5, 10.0, 2.0])
-    trainer = training_mod.TranslatorTrainer(config, torch.device("cpu"), SegNet(width=4), weights)
+    judge, reader = SegNet(width=4), SegNet(width=4) if with_reader else None
+    trainer = training_mod.TranslatorTrainer(config, torch.device("cpu"), judge, weights, sim_reader=reader)
     real, sim = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     labels = torch.randint(0, 5, (2, 32, 32))
     trainer.step(real, sim, labels)
     # ground truth only with sim inputs: F(sim) and the round trip G(F(sim)), both class-weighted
     assert len(calls["sim"]) == 2
-    assert all(y is labels and t.shape == sim.shape and torch.equal(w, weights) for t, y, w in calls["sim"])
-    # pseudo-labels only from the real input itself
-    assert len(calls["real"]) == 1 and torch.equal(calls["real"][0][0], real)
+    assert all(y is labels and t.shape == sim.shape and torch.equal(w, weights) for _, t, y, w in calls["sim"])
+    # pseudo-labels only from the real input itself, by the judge
+    assert len(calls["real"]) == 1 and calls["real"][0][0] is judge and torch.equal(calls["real"][0][1], real)
+    # the real-look output F(sim) is read by the judge; the sim-look outputs by the sim reader where there is one
+    sim_look_reader = reader if with_reader else judge
+    assert [c[0] for c in calls["sim"]] == [judge, sim_look_reader]
+    assert calls["real"][0][2] is sim_look_reader
 
 
 def test_median_frequency_weights_favour_the_rare_chair():
@@ -130,6 +142,23 @@ def test_median_frequency_weights_favour_the_rare_chair():
     w = median_frequency_weights(labels, 5, max_weight=10.0)
     assert w[0] == 1.0  # absent: neutral
     assert w[3] == 10.0 and w[4] > 1.0 > w[1] > w[2]
+
+
+@pytest.mark.parametrize("balance", [True, False])
+def test_judge_is_class_balanced_when_asked(collections, balance):
+    sim = training_mod.read_collection(collections[1])
+    cfg = TranslatorTrainConfig(**TINY, judge_class_balance=balance)
+    torch.manual_seed(0)
+    net = training_mod.train_judge(sim, cfg, torch.device("cpu"))
+    expected = median_frequency_weights(torch.from_numpy(sim.labels), 5) if balance else None
+    torch.manual_seed(0)
+    again = training_mod.train_segnet(sim, cfg.seg_iterations, cfg.seed, torch.device("cpu"), progress=False,
+                                      augment=cfg.seg_augment, class_weights=expected)
+    assert torch.equal(net.head.weight, again.head.weight)
+    if balance:  # the weights change what the judge learns
+        plain = training_mod.train_segnet(sim, cfg.seg_iterations, cfg.seed, torch.device("cpu"), progress=False,
+                                          augment=cfg.seg_augment)
+        assert not torch.equal(net.head.weight, plain.head.weight)
 
 
 @pytest.mark.parametrize("method", ["cyclegan", "vr-goggles"])
@@ -150,10 +179,28 @@ def test_tiny_training_gives_a_loadable_translator(tmp_path, collections, method
         tr(np.zeros((32, 32, 3), np.float32))
     assert (tmp_path / "segnet.pt").is_file() == (method == "vr-goggles")
     assert (tmp_path / "segnet_adapted.pt").is_file() == (method == "vr-goggles")
+    assert not (tmp_path / "segnet_sim.pt").exists()  # the sim reader is an option, off by default
     if method == "vr-goggles":  # the judge kept learning on sim and sim->real frames
         judge, adapted = load_segnet(tmp_path / "segnet.pt"), load_segnet(tmp_path / "segnet_adapted.pt")
         assert not torch.equal(judge.head.weight, adapted.head.weight)
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+
+def test_judge_frames_and_sim_reader_options(tmp_path, collections):
+    real, sim = collections
+    dr = collect_from_env(tmp_path / "dr", "randomized", 16, seed=4, domain="sim", env_kwargs={"image_size": 32},
+                          progress=False)
+    cfg = TranslatorTrainConfig(real=real, sim=sim, out=str(tmp_path / "run"), method="vr-goggles", **TINY,
+                                judge_frames=str(dr), sim_reader=True, judge_class_balance=True)
+    train_translator(cfg)
+    cpu = torch.device("cpu")
+    judge = training_mod.train_judge(training_mod.read_collection(dr), cfg, cpu)
+    reader = training_mod.train_sim_reader(training_mod.read_collection(sim), cfg, cpu)
+    # the judge learnt from the randomized-look frames, the sim reader from the sim frames, unjittered
+    assert torch.equal(load_segnet(tmp_path / "run" / "segnet.pt").head.weight, judge.head.weight)
+    assert torch.equal(load_segnet(tmp_path / "run" / "segnet_sim.pt").head.weight, reader.head.weight)
+    assert not torch.equal(judge.head.weight, training_mod.train_judge(training_mod.read_collection(sim), cfg,
+                                                                       cpu).head.weight)
 
 
 def test_same_seed_same_weights_and_resume(tmp_path, collections):

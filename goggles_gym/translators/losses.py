@@ -57,18 +57,21 @@ def median_frequency_weights(labels: Tensor | np.ndarray, n_classes: int, max_we
 
 
 def semantic_loss_real_to_sim(seg: nn.Module, real: Tensor, translated_real: Tensor,
-                              min_confidence: float = 0.0, class_weights: Tensor | None = None) -> Tensor:
+                              min_confidence: float = 0.0, class_weights: Tensor | None = None,
+                              reader: nn.Module | None = None) -> Tensor:
     """CyCADA's semantic consistency, real side: the real->sim translation must segment like the
     sim-trained net's pseudo-labels of the real input itself (no real ground truth is used).
 
     Pixels whose pseudo-label has softmax probability below ``min_confidence`` are ignored.
+    ``reader`` (default ``seg``) segments the translation: a net that reads the sim look's colours,
+    where ``seg`` must read the real look to give pseudo-labels.
     """
     with torch.no_grad():
         prob, pseudo = seg(real).softmax(1).max(1)
         pseudo = pseudo.masked_fill(prob < min_confidence, -100)
     if not bool((pseudo != -100).any()):
         return translated_real.sum() * 0.0
-    return F.cross_entropy(seg(translated_real), pseudo, weight=class_weights, ignore_index=-100)
+    return F.cross_entropy((reader or seg)(translated_real), pseudo, weight=class_weights, ignore_index=-100)
 
 
 def shift_loss(generator: nn.Module, x: Tensor, shift: tuple[int, int], translated: Tensor | None = None) -> Tensor:

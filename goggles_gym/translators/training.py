@@ -45,6 +45,7 @@ CHECKPOINT = "checkpoint.pt"
 TRANSLATOR = "translator.pt"
 SEGNET = "segnet.pt"
 SEGNET_ADAPTED = "segnet_adapted.pt"
+SEGNET_SIM = "segnet_sim.pt"
 
 
 class ImagePool:
@@ -126,9 +127,10 @@ def photometric_jitter(x: torch.Tensor, generator: torch.Generator) -> torch.Ten
 
 
 def train_segnet(sim: FrameCollection, iterations: int, seed: int, device: torch.device, batch_size: int = 32,
-                 progress: bool = True, augment: bool = False) -> SegNet:
+                 progress: bool = True, augment: bool = False, class_weights: torch.Tensor | None = None) -> SegNet:
     """Train the small segmentation net on sim frames and their labels (the semantic loss's judge);
-    ``augment`` applies :func:`photometric_jitter` to every batch."""
+    ``augment`` applies :func:`photometric_jitter` to every batch; ``class_weights`` weigh the
+    cross-entropy per class (see :func:`median_frequency_weights`)."""
     if sim.labels is None:
         raise FrameCollectionError("the sim collection has no label maps; collect it with --domain sim "
                                    "(labels are needed for the semantic loss and for segmentation mIoU)")
@@ -137,12 +139,13 @@ def train_segnet(sim: FrameCollection, iterations: int, seed: int, device: torch
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     batches = Batches(sim, batch_size, True, np.random.default_rng(seed), device, with_labels=True)
     jitter = torch.Generator().manual_seed(seed)
+    weights = None if class_weights is None else class_weights.to(device)
     net.train()
     for _ in tqdm(range(iterations), desc="segmentation net", disable=not progress, leave=False):
         x, y = batches.next()
         if augment:
             x = photometric_jitter(x, jitter)
-        loss = F.cross_entropy(net(x), y)
+        loss = F.cross_entropy(net(x), y, weight=weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -150,10 +153,31 @@ def train_segnet(sim: FrameCollection, iterations: int, seed: int, device: torch
 
 
 def train_judge(sim: FrameCollection, config: TranslatorTrainConfig, device: torch.device) -> SegNet:
-    """The semantic loss's segmentation net, trained on ``sim`` as ``config`` says (iterations,
-    seed, photometric jitter)."""
+    """The semantic loss's segmentation net, trained on the labelled frames ``sim`` (the sim
+    collection, or ``config.judge_frames``: simulator frames in randomized looks) as ``config`` says
+    (iterations, seed, photometric jitter, class balance).
+
+    With ``judge_class_balance`` its cross-entropy is weighted by median frequency: an unweighted
+    judge never predicted the chair (under 1 in 100 sim pixels), even on sim frames."""
     return train_segnet(sim, config.seg_iterations, config.seed, device, progress=config.progress_bar,
-                        augment=config.seg_augment)
+                        augment=config.seg_augment, class_weights=_judge_weights(sim, config))
+
+
+def train_sim_reader(sim: FrameCollection, config: TranslatorTrainConfig, device: torch.device) -> SegNet:
+    """The semantic loss's second net: trained on ``sim`` like the judge but without photometric
+    jitter (and with the next seed), so it reads the sim look's colours as a sim-trained policy does.
+
+    The jittered judge is colour-blind by design (it must read real frames to give pseudo-labels),
+    so through it alone a real chair that the goggles paint in the sim obstacles' blue still passed
+    as a chair; this net reads the goggles' outputs and calls that an obstacle."""
+    return train_segnet(sim, config.seg_iterations, config.seed + 1, device, progress=config.progress_bar,
+                        augment=False, class_weights=_judge_weights(sim, config))
+
+
+def _judge_weights(sim: FrameCollection, config: TranslatorTrainConfig) -> torch.Tensor | None:
+    if not config.judge_class_balance or sim.labels is None:
+        return None
+    return median_frequency_weights(torch.from_numpy(sim.labels), len(CLASSES))
 
 
 def save_segnet(path: Path, net: SegNet) -> Path:
@@ -190,7 +214,7 @@ class TranslatorTrainer:
     """Holds the four networks, optimisers, schedulers and pools; one :meth:`step` = one update."""
 
     def __init__(self, config: TranslatorTrainConfig, device: torch.device, seg: SegNet | None,
-                 class_weights: torch.Tensor | None = None) -> None:
+                 class_weights: torch.Tensor | None = None, sim_reader: SegNet | None = None) -> None:
         c = self.config = config
         self.class_weights = None if class_weights is None else class_weights.to(device)
         torch.manual_seed(c.seed)
@@ -200,6 +224,7 @@ class TranslatorTrainer:
         self.D_sim = init_weights(PatchDiscriminator(ndf=c.ndf, n_layers=c.d_layers)).to(device)
         self.D_real = init_weights(PatchDiscriminator(ndf=c.ndf, n_layers=c.d_layers)).to(device)
         self.seg = seg
+        self.sim_reader = None if sim_reader is None else sim_reader.eval().requires_grad_(False)
         self.opt_seg = None
         if seg is not None:
             seg.eval().requires_grad_(False)
@@ -239,10 +264,11 @@ class TranslatorTrainer:
                 identity_loss(self.G(sim), sim) + identity_loss(self.F(real), real))
         if c.semantic:
             w = self.class_weights
+            reader = self.sim_reader or self.seg  # reads the sim-look outputs G(real) and G(F(sim))
             sem = (semantic_loss_sim_to_real(self.seg, fake_real, sim_labels, w)
-                   + semantic_loss_real_to_sim(self.seg, real, fake_sim, c.pseudo_label_confidence, w))
+                   + semantic_loss_real_to_sim(self.seg, real, fake_sim, c.pseudo_label_confidence, w, reader))
             if c.semantic_cycle:
-                sem = sem + semantic_loss_sim_to_real(self.seg, rec_sim, sim_labels, w)
+                sem = sem + semantic_loss_sim_to_real(reader, rec_sim, sim_labels, w)
             losses["semantic"] = c.lambda_semantic * sem
         if c.shift:
             losses["shift"] = self.shift_weight() * (
@@ -349,12 +375,21 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
         elif (run / SEGNET).is_file():
             seg = load_segnet(run / SEGNET, device)
         else:
-            seg = train_judge(sim, c, device)
+            seg = train_judge(read_collection(c.judge_frames) if c.judge_frames else sim, c, device)
             save_segnet(run / SEGNET, seg)
+    sim_reader = None
+    if c.semantic and c.sim_reader:
+        if c.sim_reader_segnet:
+            sim_reader = load_segnet(c.sim_reader_segnet, device)
+        elif (run / SEGNET_SIM).is_file():
+            sim_reader = load_segnet(run / SEGNET_SIM, device)
+        else:
+            sim_reader = train_sim_reader(sim, c, device)
+            save_segnet(run / SEGNET_SIM, sim_reader)
     weights = None
     if c.semantic and c.class_balance:
         weights = median_frequency_weights(torch.from_numpy(sim.labels), len(CLASSES))
-    trainer = TranslatorTrainer(c, device, seg, weights)
+    trainer = TranslatorTrainer(c, device, seg, weights, sim_reader)
     if c.resume:
         if not (run / CHECKPOINT).is_file():
             raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {run}; run without --resume first")
