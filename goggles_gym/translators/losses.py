@@ -71,7 +71,8 @@ def semantic_loss_real_to_sim(seg: nn.Module, real: Tensor, translated_real: Ten
         pseudo = pseudo.masked_fill(prob < min_confidence, -100)
     if not bool((pseudo != -100).any()):
         return translated_real.sum() * 0.0
-    return F.cross_entropy((reader or seg)(translated_real), pseudo, weight=class_weights, ignore_index=-100)
+    reader = seg if reader is None else reader
+    return F.cross_entropy(reader(translated_real), pseudo, weight=class_weights, ignore_index=-100)
 
 
 def shift_loss(generator: nn.Module, x: Tensor, shift: tuple[int, int], translated: Tensor | None = None) -> Tensor:

@@ -264,7 +264,7 @@ class TranslatorTrainer:
                 identity_loss(self.G(sim), sim) + identity_loss(self.F(real), real))
         if c.semantic:
             w = self.class_weights
-            reader = self.sim_reader or self.seg  # reads the sim-look outputs G(real) and G(F(sim))
+            reader = self.seg if self.sim_reader is None else self.sim_reader  # reads G(real), G(F(sim))
             sem = (semantic_loss_sim_to_real(self.seg, fake_real, sim_labels, w)
                    + semantic_loss_real_to_sim(self.seg, real, fake_sim, c.pseudo_label_confidence, w, reader))
             if c.semantic_cycle:
