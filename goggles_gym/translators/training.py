@@ -14,6 +14,7 @@ import itertools
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -356,6 +357,19 @@ def _grid(real: torch.Tensor, trans: torch.Tensor, cyc: torch.Tensor, n: int = 4
     return (torch.cat(rows, dim=1) + 1.0) / 2.0
 
 
+def _given_saved_or_trained(given: str | None, saved: Path, device: torch.device,
+                            train: Callable[[], SegNet]) -> SegNet:
+    """A segmentation net from the file the user gave, else the run folder's copy (a resumed
+    run), else trained now and saved there."""
+    if given:
+        return load_segnet(given, device)
+    if saved.is_file():
+        return load_segnet(saved, device)
+    net = train()
+    save_segnet(saved, net)
+    return net
+
+
 def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     """Train (or resume) a translator as ``config`` says; artifacts go into ``config.out``."""
     c = config
@@ -368,24 +382,13 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
                                    "collect both at the policy's image size")
     if any(v % 4 for v in real.size):
         raise FrameCollectionError(f"frame size {real.size} must be a multiple of 4 (the generator's stride)")
-    seg = None
+    seg = sim_reader = None
     if c.semantic:
-        if c.segnet:
-            seg = load_segnet(c.segnet, device)
-        elif (run / SEGNET).is_file():
-            seg = load_segnet(run / SEGNET, device)
-        else:
-            seg = train_judge(read_collection(c.judge_frames) if c.judge_frames else sim, c, device)
-            save_segnet(run / SEGNET, seg)
-    sim_reader = None
+        seg = _given_saved_or_trained(c.segnet, run / SEGNET, device, lambda: train_judge(
+            read_collection(c.judge_frames) if c.judge_frames else sim, c, device))
     if c.semantic and c.sim_reader:
-        if c.sim_reader_segnet:
-            sim_reader = load_segnet(c.sim_reader_segnet, device)
-        elif (run / SEGNET_SIM).is_file():
-            sim_reader = load_segnet(run / SEGNET_SIM, device)
-        else:
-            sim_reader = train_sim_reader(sim, c, device)
-            save_segnet(run / SEGNET_SIM, sim_reader)
+        sim_reader = _given_saved_or_trained(c.sim_reader_segnet, run / SEGNET_SIM, device,
+                                             lambda: train_sim_reader(sim, c, device))
     weights = None
     if c.semantic and c.class_balance:
         weights = median_frequency_weights(torch.from_numpy(sim.labels), len(CLASSES))
