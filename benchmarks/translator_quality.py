@@ -3,8 +3,10 @@
     python benchmarks/translator_quality.py --out runs/bench_translators [--frames 3000] [--heldout 400]
 
 Stages (each skipped when its artifact exists in --out): unpaired sim and real collections from
-different seeds; an *evaluation* segmentation net trained on a separate sim collection with its own
-seed (not the net VR-Goggles trained against, so the mIoU is not measured by the loss's own judge);
+different seeds, and a labelled collection of the simulator in randomized looks that VR-Goggles'
+judge learns from (as the pipeline's); an *evaluation* segmentation net trained on a separate sim
+collection with its own seed (not the net VR-Goggles trained against, so the mIoU is not measured by
+the loss's own judge);
 both translators with the default preset. Held-out real frames come with their true labels and the
 true ``sim`` render of the same seed and pose (the env gives pairs; they are used for measuring only).
 
@@ -41,6 +43,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/bench_translators", help="run folder")
     ap.add_argument("--frames", type=int, default=3000, help="frames per domain (<= 5000)")
+    ap.add_argument("--judge-frames", type=int, default=5000, help="randomized-look frames for VR-Goggles' judge")
     ap.add_argument("--heldout", type=int, default=400, help="held-out paired real frames")
     ap.add_argument("--size", type=int, default=64, help="frame size")
     ap.add_argument("--iterations", type=int, default=None, help="override the preset's iterations")
@@ -49,9 +52,12 @@ def main() -> None:
     env_kwargs = {"image_size": args.size}
     print(f"torch threads: {torch.get_num_threads()}, device: cpu, frames per domain: {args.frames}")
 
-    for name, look, seed in (("sim", "sim", 0), ("real", "real", 1), ("sim_eval", "sim", 2)):
+    collections = (("sim", "sim", 0, args.frames), ("real", "real", 1, args.frames),
+                   ("sim_eval", "sim", 2, args.frames), ("judge", "randomized", 4, args.judge_frames))
+    for name, look, seed, count in collections:
         if not (out / "frames" / name / "manifest.json").exists():
-            collect_from_env(out / "frames" / name, look, args.frames, seed, env_kwargs=env_kwargs)
+            collect_from_env(out / "frames" / name, look, count, seed, env_kwargs=env_kwargs,
+                             domain="real" if look == "real" else "sim")
     if not (out / SEGNET).exists():
         save_segnet(out / SEGNET, train_segnet(read_collection(out / "frames" / "sim_eval"), 1000, seed=100,
                                                device=torch.device("cpu")))
@@ -63,8 +69,10 @@ def main() -> None:
         done = run / "translator.pt"
         if not (done.exists() and translators.load(done).meta["extra"].get("final")):
             frames = out / "frames"
+            judge = str(frames / "judge") if method == "vr-goggles" else ""
             cfg = translators.TranslatorTrainConfig(real=str(frames / "real"), sim=str(frames / "sim"), out=str(run),
-                                                    method=method, resume=(run / "checkpoint.pt").exists())
+                                                    method=method, resume=(run / "checkpoint.pt").exists(),
+                                                    judge_frames=judge)
             if args.iterations:
                 cfg.iterations = args.iterations
             start = time.perf_counter()

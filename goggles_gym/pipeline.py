@@ -9,9 +9,11 @@ up where it stopped; policies and translators resume from their last checkpoint)
 
   policy       PPO in the sim look                          policy/model.zip, summary.json
   dr_policy    the same, in randomized looks (DR baseline)   policy_dr/...
-  frames       unpaired sim, real and sim_eval collections  frames/{sim,real,sim_eval}/manifest.json
-  segnet       the semantic loss's judge, and a separate    segnet/judge.pt, segnet/eval.pt
-               evaluation net (other frames, other seed)
+  frames       unpaired sim, real and sim_eval collections  frames/{sim,real,sim_eval,judge}/manifest.json
+               (and judge: the simulator in randomized looks)
+  segnet       the semantic loss's judge and sim reader,    segnet/judge.pt, sim_reader.pt, eval.pt
+               and a separate evaluation net (other frames,
+               other seed)
   translators  CycleGAN, VR-Goggles (and the ablations)     translators/<variant>/translator.pt
   evaluate     every condition on the same seeds, report    report/results.json, report.md, ...
 
@@ -60,7 +62,11 @@ class PipelineConfig:
     policy_eval_freq: int = arg(40_000, "periodic evaluation during policy training, every N steps (0: never)")
     features_extractor: str = arg("nature", "policy CNN: nature (SB3's NatureCNN, >= 36 px) or small")
     frames: int = arg(3000, "frames per collection (sim, real; sim_eval for the evaluation net)")
-    seg_iterations: int = arg(700, "updates of the semantic loss's segmentation net")
+    judge_look: str = arg("randomized", "look of the labelled simulator frames the semantic loss's judge learns "
+                          "from: randomized (shapes over colours, so it finds the chair in real frames; a judge "
+                          "collection is added) or sim (the sim collection)")
+    judge_frames: int = arg(5000, "frames of the judge collection (more looks: a steadier judge)")
+    seg_iterations: int = arg(700, "updates of the semantic loss's judge")
     eval_seg_iterations: int = arg(1000, "updates of the separate evaluation segmentation net")
     translator_iterations: int = arg(2000, "updates of each translator")
     ablations: bool = arg(True, "also train CycleGAN+semantic and CycleGAN+shift for the ablation rows")
@@ -81,15 +87,17 @@ class PipelineConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # 7.1 minutes measured on 2 CPU cores: 32 x 32 frames, short runs, no DR baseline, no ablations.
+    # 7.1 minutes measured on 2 CPU cores: 32 x 32 frames, short runs, no DR baseline, no ablations,
+    # the judge learns from the sim collection (no judge collection, no sim reader: minutes saved).
     "quick": dict(image_size=32, policy_timesteps=40_000, dr_timesteps=0, policy_eval_freq=0,
-                  features_extractor="small", frames=1500, seg_iterations=200, eval_seg_iterations=200,
-                  translator_iterations=500, ablations=False, episodes=50, metric_frames=200),
+                  features_extractor="small", frames=1500, judge_look="sim", seg_iterations=200,
+                  eval_seg_iterations=200, translator_iterations=500, ablations=False, episodes=50,
+                  metric_frames=200),
     # 64 x 64 frames and the ablations: 48.4 min measured on 2 CPU cores on `real` (four translators
     # of 600 updates, 27.9 min; the translator benchmark's 1,500 would take over 70 min here), 80
     # episodes a condition (5.0 min, 8 side by side).
     "paper": dict(image_size=64, policy_timesteps=100_000, dr_timesteps=60_000, policy_eval_freq=50_000,
-                  frames=3000, seg_iterations=300, eval_seg_iterations=500, translator_iterations=600,
+                  frames=3000, seg_iterations=600, eval_seg_iterations=500, translator_iterations=600,
                   ablations=True, episodes=80, metric_frames=400),
 }
 
@@ -230,10 +238,14 @@ class Pipeline:
         train_policy(config)
 
     # -- frames --------------------------------------------------------------------------------------
-    def _collections(self) -> dict[str, tuple[str, int]]:
-        """Collection name -> (look, seed); every collection has its own episodes."""
-        s = self.config.seed
-        return {"sim": ("sim", 10 * s + 1), "real": (self.config.look, 10 * s + 2), "sim_eval": ("sim", 10 * s + 3)}
+    def _collections(self) -> dict[str, tuple[str, int, str]]:
+        """Collection name -> (look, seed, domain); every collection has its own episodes."""
+        c, s = self.config, self.config.seed
+        out = {"sim": ("sim", 10 * s + 1, "sim"), "real": (c.look, 10 * s + 2, "real"),
+               "sim_eval": ("sim", 10 * s + 3, "sim")}
+        if c.judge_look != "sim":
+            out["judge"] = (c.judge_look, 10 * s + 4, "sim")
+        return out
 
     def _frames_done(self) -> bool:
         return all((self.run / "frames" / n / "manifest.json").is_file() for n in self._collections())
@@ -241,31 +253,41 @@ class Pipeline:
     def _collect(self) -> None:
         from goggles_gym.frames.sources import collect_from_env
 
-        for name, (look, seed) in self._collections().items():
+        for name, (look, seed, domain) in self._collections().items():
             path = self.run / "frames" / name
             if (path / "manifest.json").is_file() and "frames" not in self.force:
                 continue
             if path.exists():
                 shutil.rmtree(path)  # an interrupted (or forced) collection starts over
-            collect_from_env(path, look, self.config.frames, seed, domain="sim" if look == "sim" else "real",
+            count = self.config.judge_frames if name == "judge" else self.config.frames
+            collect_from_env(path, look, count, seed, domain=domain,
                              env_kwargs={**self.config.env, "image_size": self.config.image_size},
                              progress=self.config.progress_bar)
 
     # -- segmentation nets ---------------------------------------------------------------------------
+    def _segnets(self) -> tuple[str, ...]:
+        """The segmentation nets of the segnet stage (the sim reader when the translators use one)."""
+        return ("judge.pt", "eval.pt") + (("sim_reader.pt",) if self._translator_config("vr-goggles").sim_reader
+                                          else ())
+
     def _segnet_done(self) -> bool:
-        return all((self.run / "segnet" / n).is_file() for n in ("judge.pt", "eval.pt"))
+        return all((self.run / "segnet" / n).is_file() for n in self._segnets())
 
     def _train_segnets(self) -> None:
         from goggles_gym.frames import read_collection
         from goggles_gym.translators.io import resolve_device
-        from goggles_gym.translators.training import save_segnet, train_judge, train_segnet
+        from goggles_gym.translators.training import save_segnet, train_judge, train_segnet, train_sim_reader
 
         c = self.config
         device = resolve_device(c.device)
         folder = self.run / "segnet"
+        frames = self.run / "frames"
+        tc = self._translator_config("vr-goggles")
         if not (folder / "judge.pt").is_file() or "segnet" in self.force:
-            tc = self._translator_config("vr-goggles")
-            save_segnet(folder / "judge.pt", train_judge(read_collection(self.run / "frames" / "sim"), tc, device))
+            judge = train_judge(read_collection(tc.judge_frames or frames / "sim"), tc, device)
+            save_segnet(folder / "judge.pt", judge)
+        if "sim_reader.pt" in self._segnets() and (not (folder / "sim_reader.pt").is_file() or "segnet" in self.force):
+            save_segnet(folder / "sim_reader.pt", train_sim_reader(read_collection(frames / "sim"), tc, device))
         if not (folder / "eval.pt").is_file() or "segnet" in self.force:
             # The measuring net: other frames, other seed, no augmentation (it reads frames the way a
             # sim-trained network does); never the judge the semantic loss trained against.
@@ -282,11 +304,15 @@ class Pipeline:
 
         c = self.config
         fields = {**c.translator, **self.variants().get(name, VARIANTS["vr-goggles"])}
-        return TranslatorTrainConfig(real=str(self.run / "frames" / "real"), sim=str(self.run / "frames" / "sim"),
-                                     out=str(self.run / "translators" / name), iterations=c.translator_iterations,
-                                     seg_iterations=c.seg_iterations, seed=c.seed, device=c.device,
-                                     segnet=str(self.run / "segnet" / "judge.pt"), progress_bar=c.progress_bar,
-                                     **fields)
+        frames, segnets = self.run / "frames", self.run / "segnet"
+        base = dict(real=str(frames / "real"), sim=str(frames / "sim"), out=str(self.run / "translators" / name),
+                    iterations=c.translator_iterations, seg_iterations=c.seg_iterations, seed=c.seed,
+                    device=c.device, segnet=str(segnets / "judge.pt"), progress_bar=c.progress_bar,
+                    judge_frames=str(frames / "judge") if c.judge_look != "sim" else "")
+        config = TranslatorTrainConfig(**{**base, **fields})
+        if config.sim_reader and not config.sim_reader_segnet:
+            config.sim_reader_segnet = str(segnets / "sim_reader.pt")
+        return config
 
     def _translator_done(self, name: str) -> bool:
         from goggles_gym.translators.io import TranslatorFileError, read_translator_file

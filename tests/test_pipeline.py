@@ -2,13 +2,16 @@ import json
 
 import pytest
 
+from goggles_gym import translators
 from goggles_gym.pipeline import Pipeline, PipelineConfig, load_pipeline_preset, main
+from goggles_gym.translators.training import load_segnet
 
 TINY = dict(image_size=16, policy_timesteps=64, dr_timesteps=64, policy_eval_freq=0, features_extractor="small",
-            frames=24, seg_iterations=2, eval_seg_iterations=2, translator_iterations=2, ablations=True, episodes=2,
-            metric_frames=6, progress_bar=False, env={"max_steps": 6},
+            frames=24, judge_frames=20, seg_iterations=2, eval_seg_iterations=2, translator_iterations=2,
+            ablations=True, episodes=2, metric_frames=6, progress_bar=False, env={"max_steps": 6},
             policy_hyperparams={"n_steps": 16, "batch_size": 32, "n_epochs": 1},
-            translator={"batch_size": 2, "checkpoint_every": 1, "log_every": 1, "image_every": 1})
+            translator={"batch_size": 2, "checkpoint_every": 1, "log_every": 1, "image_every": 1,
+                        "sim_reader_iterations": 2})
 CONDITIONS = ["sim oracle", "no goggles", "cyclegan", "vr-goggles", "cyclegan+semantic", "cyclegan+shift",
               "domain randomization"]
 
@@ -38,6 +41,25 @@ def test_runs_end_to_end_with_every_condition_on_the_same_seeds(finished):
     assert "![success](success.png)" in text and "## How this run was made" in text and "| translators |" in text
     state = json.loads((run / "pipeline.json").read_text())
     assert set(state["stages"]) == {"policy", "dr_policy", "frames", "segnet", "translators", "evaluate"}
+
+
+def test_judge_learns_from_randomized_looks_and_the_sim_reader_is_shared(finished):
+    run, _ = finished
+    assert json.loads((run / "frames" / "judge" / "manifest.json").read_text())["look"] == "randomized"
+    assert json.loads((run / "frames" / "judge" / "manifest.json").read_text())["count"] == TINY["judge_frames"]
+    assert load_segnet(run / "segnet" / "judge.pt").notes["weights_averaged"]["to"] == TINY["seg_iterations"]
+    for name in ("vr-goggles", "cyclegan+semantic"):
+        config = translators.load(run / "translators" / name / "translator.pt").meta["config"]
+        assert config["judge_frames"] == str(run / "frames" / "judge") and config["sim_reader"]
+        assert config["sim_reader_segnet"] == str(run / "segnet" / "sim_reader.pt")
+        assert not (run / "translators" / name / "segnet_sim.pt").exists()  # the stage's reader, not a new one
+
+
+def test_judge_look_sim_keeps_the_sim_collection(tmp_path):
+    pipeline = Pipeline(tiny(tmp_path, judge_look="sim"), "tiny")
+    assert "judge" not in pipeline._collections() and pipeline._segnets() == ("judge.pt", "eval.pt")
+    config = pipeline._translator_config("vr-goggles")
+    assert config.judge_frames == "" and not config.sim_reader and not config.judge_class_balance
 
 
 def test_second_run_skips_finished_stages(finished):

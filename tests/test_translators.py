@@ -20,8 +20,8 @@ from goggles_gym.translators.losses import (
 from goggles_gym.translators.networks import ResnetGenerator, SegNet, init_weights
 from goggles_gym.translators.training import load_segnet, train_translator
 
-TINY = dict(iterations=4, batch_size=2, ngf=4, n_blocks=1, ndf=8, seg_iterations=5, log_every=2, image_every=2,
-            checkpoint_every=2, progress_bar=False)
+TINY = dict(iterations=4, batch_size=2, ngf=4, n_blocks=1, ndf=8, seg_iterations=5, sim_reader_iterations=5,
+            log_every=2, image_every=2, checkpoint_every=2, progress_bar=False)
 
 
 @pytest.fixture(scope="module")
@@ -285,3 +285,27 @@ def test_photometric_jitter_shuffles_channels_and_keeps_geometry():
     brightest = out.mean(dim=(2, 3)).argmax(1)
     assert set(brightest.tolist()) == {0, 1, 2}  # red became green or blue in some frames
     assert torch.equal(out, photometric_jitter(x, torch.Generator().manual_seed(0)))  # seeded
+
+
+def test_segnet_weight_averaging(tmp_path, collections):
+    sim = training_mod.read_collection(collections[1])
+    cpu = torch.device("cpu")
+    averaged = training_mod.train_segnet(sim, 6, 0, cpu, progress=False, augment=True, average_from=2, average_every=2)
+    plain = {n: training_mod.train_segnet(sim, n, 0, cpu, progress=False, augment=True) for n in (2, 4, 6)}
+    mean = sum(net.head.weight for net in plain.values()) / 3  # updates 2, 4 and 6 averaged
+    assert torch.allclose(averaged.head.weight, mean, atol=1e-6)
+    assert not torch.allclose(averaged.head.weight, plain[6].head.weight)
+    assert averaged.notes == {"weights_averaged": {"from": 2, "to": 6, "every": 2, "count": 3}}
+    training_mod.save_segnet(tmp_path / "averaged.pt", averaged)
+    assert load_segnet(tmp_path / "averaged.pt").notes == averaged.notes
+
+
+def test_judge_frames_turn_on_the_randomized_look_recipe(tmp_path, collections):
+    cfg = TranslatorTrainConfig(real="", sim="", **{**TINY, "seg_iterations": 6}, judge_frames="dr")
+    assert cfg.sim_reader and cfg.judge_class_balance and cfg.judge_average
+    plain = TranslatorTrainConfig(real="", sim="")
+    assert not (plain.sim_reader or plain.judge_class_balance or plain.judge_average)
+    assert not TranslatorTrainConfig(real="", sim="", judge_frames="dr", sim_reader=False).sim_reader
+    sim = training_mod.read_collection(collections[1])
+    judge = training_mod.train_judge(sim, cfg, torch.device("cpu"))
+    assert judge.notes["weights_averaged"] == {"from": 2, "to": 6, "every": 10, "count": 1}

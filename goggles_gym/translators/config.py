@@ -70,10 +70,12 @@ class TranslatorTrainConfig:
     judge_frames: str = arg("", "labelled collection the judge learns from instead of --sim: frames of the simulator "
                             "in randomized looks (collect --look randomized --domain sim) teach it shapes over "
                             "colours, so that its pseudo-labels find the chair in real frames")
-    sim_reader: bool = arg(False, "segment the goggles' sim-look outputs G(real) and G(F(sim)) with a second net, "
-                           "trained on sim frames without jitter: it reads colours as a sim-trained policy does (a "
-                           "chair painted in the obstacles' blue is an obstacle to it); off: the judge reads them. "
-                           "Helps only with a judge that finds the chair in real frames (see --judge-frames)")
+    sim_reader: bool | None = arg(None, "segment the goggles' sim-look outputs G(real) and G(F(sim)) with a second "
+                                  "net, trained on sim frames without jitter: it reads colours as a sim-trained policy "
+                                  "does (a chair painted in the obstacles' blue is an obstacle to it); off: the judge "
+                                  "reads them. Helps only with a judge that finds the chair in real frames [default: "
+                                  "on with --judge-frames]")
+    sim_reader_iterations: int = arg(200, "sim reader updates (unjittered sim frames are quickly learnt)")
     sim_reader_segnet: str | None = arg(None, "a trained sim reader (segnet file) to use instead of training one")
     adapt_segnet: bool = arg(True, "keep training the segnet on sim frames and their sim->real translations (sim "
                              "labels) so its pseudo-labels on real frames improve with the translation")
@@ -81,11 +83,15 @@ class TranslatorTrainConfig:
                                "holds the goggles G to ground truth on real-looking frames")
     class_balance: bool = arg(True, "median-frequency class weights in the semantic loss (the chair is under 1 in 100 "
                               "of sim pixels and would be outvoted by walls and floor)")
-    judge_class_balance: bool = arg(False, "median-frequency class weights in the training of the judge and the sim "
-                                    "reader too: without them the judge learns no chair, even in sim frames")
+    judge_class_balance: bool | None = arg(None, "median-frequency class weights in the training of the judge and "
+                                           "the sim reader too: without them the judge learns no chair, even in "
+                                           "sim frames [default: on with --judge-frames]")
+    judge_average: bool | None = arg(None, "average the judge's weights over the last two thirds of its updates "
+                                     "(SWA): steadier pseudo-labels on real frames than any single checkpoint "
+                                     "[default: on with --judge-frames]")
     pseudo_label_confidence: float = arg(0.8, "ignore real pseudo-labels below this softmax probability")
     seg_augment: bool = arg(True, "photometric jitter when training the segmentation net (shapes over colours)")
-    seg_iterations: int = arg(300, "segmentation net updates (when it is trained here)")
+    seg_iterations: int = arg(600, "judge updates (when it is trained here)")
     flip: bool = arg(True, "random horizontal flips of training frames")
     seed: int = arg(0, "seed of sampling, initialisation and shifts")
     device: str = arg("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:N")
@@ -105,6 +111,12 @@ class TranslatorTrainConfig:
             self.semantic = vr
         if self.shift is None:
             self.shift = vr
+        if self.sim_reader is None:
+            self.sim_reader = bool(self.judge_frames)
+        if self.judge_class_balance is None:
+            self.judge_class_balance = bool(self.judge_frames)
+        if self.judge_average is None:
+            self.judge_average = bool(self.judge_frames)
 
     @property
     def variant(self) -> str:

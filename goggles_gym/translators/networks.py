@@ -99,6 +99,7 @@ class SegNet(nn.Module):
         self.up1 = nn.ConvTranspose2d(2 * w, w, 2, stride=2)
         self.dec1 = _conv(2 * w, w)
         self.head = nn.Conv2d(w, n_classes, 1)
+        self.notes: dict = {}  # how it was trained (e.g. which checkpoint a judge kept); saved with it
 
     def forward(self, x: Tensor) -> Tensor:
         import torch

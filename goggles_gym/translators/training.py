@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, update_bn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
@@ -47,6 +48,7 @@ TRANSLATOR = "translator.pt"
 SEGNET = "segnet.pt"
 SEGNET_ADAPTED = "segnet_adapted.pt"
 SEGNET_SIM = "segnet_sim.pt"
+SWA_NORM_BATCHES = 30  # training batches that re-estimate batch norm statistics of averaged weights
 
 
 class ImagePool:
@@ -128,10 +130,15 @@ def photometric_jitter(x: torch.Tensor, generator: torch.Generator) -> torch.Ten
 
 
 def train_segnet(sim: FrameCollection, iterations: int, seed: int, device: torch.device, batch_size: int = 32,
-                 progress: bool = True, augment: bool = False, class_weights: torch.Tensor | None = None) -> SegNet:
+                 progress: bool = True, augment: bool = False, class_weights: torch.Tensor | None = None,
+                 average_from: int | None = None, average_every: int = 10) -> SegNet:
     """Train the small segmentation net on sim frames and their labels (the semantic loss's judge);
     ``augment`` applies :func:`photometric_jitter` to every batch; ``class_weights`` weigh the
-    cross-entropy per class (see :func:`median_frequency_weights`)."""
+    cross-entropy per class (see :func:`median_frequency_weights`).
+
+    With ``average_from`` the net returned holds the average of its weights every ``average_every``
+    updates from that update on (stochastic weight averaging, torch's ``AveragedModel``), with batch
+    norm statistics recomputed for the averaged weights on training batches; ``net.notes`` says so."""
     if sim.labels is None:
         raise FrameCollectionError("the sim collection has no label maps; collect it with --domain sim "
                                    "(labels are needed for the semantic loss and for segmentation mIoU)")
@@ -141,8 +148,9 @@ def train_segnet(sim: FrameCollection, iterations: int, seed: int, device: torch
     batches = Batches(sim, batch_size, True, np.random.default_rng(seed), device, with_labels=True)
     jitter = torch.Generator().manual_seed(seed)
     weights = None if class_weights is None else class_weights.to(device)
+    averaged = None if average_from is None else AveragedModel(net)
     net.train()
-    for _ in tqdm(range(iterations), desc="segmentation net", disable=not progress, leave=False):
+    for i in tqdm(range(1, iterations + 1), desc="segmentation net", disable=not progress, leave=False):
         x, y = batches.next()
         if augment:
             x = photometric_jitter(x, jitter)
@@ -150,18 +158,31 @@ def train_segnet(sim: FrameCollection, iterations: int, seed: int, device: torch
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if averaged is not None and i >= average_from and (i - average_from) % average_every == 0:
+            averaged.update_parameters(net)
+    if averaged is not None and int(averaged.n_averaged) > 0:
+        norm_batches = [batches.next()[0] for _ in range(SWA_NORM_BATCHES)]
+        update_bn([photometric_jitter(x, jitter) if augment else x for x in norm_batches], averaged, device)
+        net.load_state_dict(averaged.module.state_dict())
+        net.notes = {"weights_averaged": {"from": average_from, "to": iterations, "every": average_every,
+                                          "count": int(averaged.n_averaged)}}
     return net.eval()
 
 
 def train_judge(sim: FrameCollection, config: TranslatorTrainConfig, device: torch.device) -> SegNet:
     """The semantic loss's segmentation net, trained on the labelled frames ``sim`` (the sim
     collection, or ``config.judge_frames``: simulator frames in randomized looks) as ``config`` says
-    (iterations, seed, photometric jitter, class balance).
+    (iterations, seed, photometric jitter, class balance, weight averaging).
 
     With ``judge_class_balance`` its cross-entropy is weighted by median frequency: an unweighted
-    judge never predicted the chair (under 1 in 100 sim pixels), even on sim frames."""
+    judge never predicted the chair (under 1 in 100 sim pixels), even on sim frames. With
+    ``judge_average`` its weights are averaged over the last two thirds of its updates (as SWAD does
+    for domain generalization): how well a randomized-look judge read real frames swung from one
+    checkpoint to the next (chair IoU 0.06 to 0.19, 200 updates apart) and the average held
+    steadier (docs/README.md, "A steadier judge")."""
+    start = max(1, config.seg_iterations // 3) if config.judge_average else None
     return train_segnet(sim, config.seg_iterations, config.seed, device, progress=config.progress_bar,
-                        augment=config.seg_augment, class_weights=_judge_weights(sim, config))
+                        augment=config.seg_augment, class_weights=_judge_weights(sim, config), average_from=start)
 
 
 def train_sim_reader(sim: FrameCollection, config: TranslatorTrainConfig, device: torch.device) -> SegNet:
@@ -171,7 +192,7 @@ def train_sim_reader(sim: FrameCollection, config: TranslatorTrainConfig, device
     The jittered judge is colour-blind by design (it must read real frames to give pseudo-labels),
     so through it alone a real chair that the goggles paint in the sim obstacles' blue still passed
     as a chair; this net reads the goggles' outputs and calls that an obstacle."""
-    return train_segnet(sim, config.seg_iterations, config.seed + 1, device, progress=config.progress_bar,
+    return train_segnet(sim, config.sim_reader_iterations, config.seed + 1, device, progress=config.progress_bar,
                         augment=False, class_weights=_judge_weights(sim, config))
 
 
@@ -184,7 +205,7 @@ def _judge_weights(sim: FrameCollection, config: TranslatorTrainConfig) -> torch
 def save_segnet(path: Path, net: SegNet) -> Path:
     """Write a segmentation net file (atomic)."""
     blob = {"format": "goggles-gym-segnet", "classes": list(CLASSES), "width": net.enc1[0][0].out_channels,
-            "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
+            "notes": net.notes, "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
     return atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
 
@@ -198,6 +219,7 @@ def load_segnet(path: str | Path, device: str | torch.device = "cpu") -> SegNet:
         raise ValueError(f"{path} is not a goggles-gym segmentation net file")
     net = SegNet(n_classes=len(blob["classes"]), width=int(blob["width"]))
     net.load_state_dict(blob["state_dict"])
+    net.notes = blob.get("notes") or {}
     return net.to(device).eval()
 
 
