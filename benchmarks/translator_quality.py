@@ -30,7 +30,8 @@ from goggles_gym.frames.sources import collect_from_env
 from goggles_gym.metrics import frames_per_second, mean_iou, paired_frames, paired_l1, predict_labels, shift_consistency
 from goggles_gym.translators.io import Translator
 from goggles_gym.translators.networks import ResnetGenerator, init_weights
-from goggles_gym.translators.training import SEGNET, load_segnet, save_segnet, train_segnet, train_translator
+from goggles_gym.translators.segmentation import load_segnet, save_segnet, train_segnet
+from goggles_gym.translators.training import SEGNET, train_translator
 
 
 def fps(generator: torch.nn.Module, size: int, batch: int, seconds: float = 3.0) -> float:

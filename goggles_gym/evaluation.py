@@ -231,7 +231,7 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
     from goggles_gym.metrics import frames_per_second, paired_frames, shift_consistency
     from goggles_gym.policies.loading import load_policy
     from goggles_gym.translators import load
-    from goggles_gym.translators.training import load_segnet
+    from goggles_gym.translators.segmentation import load_segnet
     from goggles_gym.wrappers import check_fit
 
     if not config.policy:

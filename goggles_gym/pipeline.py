@@ -276,7 +276,7 @@ class Pipeline:
     def _train_segnets(self) -> None:
         from goggles_gym.frames import read_collection
         from goggles_gym.translators.io import resolve_device
-        from goggles_gym.translators.training import save_segnet, train_judge, train_segnet, train_sim_reader
+        from goggles_gym.translators.segmentation import save_segnet, train_judge, train_segnet, train_sim_reader
 
         c = self.config
         device = resolve_device(c.device)

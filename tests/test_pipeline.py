@@ -4,7 +4,7 @@ import pytest
 
 from goggles_gym import translators
 from goggles_gym.pipeline import Pipeline, PipelineConfig, load_pipeline_preset, main
-from goggles_gym.translators.training import load_segnet
+from goggles_gym.translators.segmentation import load_segnet
 
 TINY = dict(image_size=16, policy_timesteps=64, dr_timesteps=64, policy_eval_freq=0, features_extractor="small",
             frames=24, judge_frames=20, seg_iterations=2, eval_seg_iterations=2, translator_iterations=2,

@@ -9,6 +9,7 @@ from goggles_gym import translators
 from goggles_gym.frames.sources import collect_from_env
 from goggles_gym.train import main as train_main
 from goggles_gym.translators import TranslatorFileError, TranslatorTrainConfig
+from goggles_gym.translators import segmentation as seg_mod
 from goggles_gym.translators import training as training_mod
 from goggles_gym.translators.losses import (
     median_frequency_weights,
@@ -18,7 +19,8 @@ from goggles_gym.translators.losses import (
     shift_loss,
 )
 from goggles_gym.translators.networks import ResnetGenerator, SegNet, init_weights
-from goggles_gym.translators.training import load_segnet, train_translator
+from goggles_gym.translators.segmentation import load_segnet
+from goggles_gym.translators.training import train_translator
 
 TINY = dict(iterations=4, batch_size=2, ngf=4, n_blocks=1, ndf=8, seg_iterations=5, sim_reader_iterations=5,
             log_every=2, image_every=2, checkpoint_every=2, progress_bar=False)
@@ -149,14 +151,14 @@ def test_judge_is_class_balanced_when_asked(collections, balance):
     sim = training_mod.read_collection(collections[1])
     cfg = TranslatorTrainConfig(**TINY, judge_class_balance=balance)
     torch.manual_seed(0)
-    net = training_mod.train_judge(sim, cfg, torch.device("cpu"))
+    net = seg_mod.train_judge(sim, cfg, torch.device("cpu"))
     expected = median_frequency_weights(torch.from_numpy(sim.labels), 5) if balance else None
     torch.manual_seed(0)
-    again = training_mod.train_segnet(sim, cfg.seg_iterations, cfg.seed, torch.device("cpu"), progress=False,
+    again = seg_mod.train_segnet(sim, cfg.seg_iterations, cfg.seed, torch.device("cpu"), progress=False,
                                       augment=cfg.seg_augment, class_weights=expected)
     assert torch.equal(net.head.weight, again.head.weight)
     if balance:  # the weights change what the judge learns
-        plain = training_mod.train_segnet(sim, cfg.seg_iterations, cfg.seed, torch.device("cpu"), progress=False,
+        plain = seg_mod.train_segnet(sim, cfg.seg_iterations, cfg.seed, torch.device("cpu"), progress=False,
                                           augment=cfg.seg_augment)
         assert not torch.equal(net.head.weight, plain.head.weight)
 
@@ -194,12 +196,12 @@ def test_judge_frames_and_sim_reader_options(tmp_path, collections):
                                 judge_frames=str(dr), sim_reader=True, judge_class_balance=True)
     train_translator(cfg)
     cpu = torch.device("cpu")
-    judge = training_mod.train_judge(training_mod.read_collection(dr), cfg, cpu)
-    reader = training_mod.train_sim_reader(training_mod.read_collection(sim), cfg, cpu)
+    judge = seg_mod.train_judge(training_mod.read_collection(dr), cfg, cpu)
+    reader = seg_mod.train_sim_reader(training_mod.read_collection(sim), cfg, cpu)
     # the judge learnt from the randomized-look frames, the sim reader from the sim frames, unjittered
     assert torch.equal(load_segnet(tmp_path / "run" / "segnet.pt").head.weight, judge.head.weight)
     assert torch.equal(load_segnet(tmp_path / "run" / "segnet_sim.pt").head.weight, reader.head.weight)
-    assert not torch.equal(judge.head.weight, training_mod.train_judge(training_mod.read_collection(sim), cfg,
+    assert not torch.equal(judge.head.weight, seg_mod.train_judge(training_mod.read_collection(sim), cfg,
                                                                        cpu).head.weight)
 
 
@@ -276,7 +278,7 @@ def test_auto_backend_is_onnx_on_cpu_where_installed_else_torch(monkeypatch):
 
 
 def test_photometric_jitter_shuffles_channels_and_keeps_geometry():
-    from goggles_gym.translators.training import photometric_jitter
+    from goggles_gym.translators.segmentation import photometric_jitter
 
     x = torch.full((32, 3, 8, 8), -1.0)
     x[:, 0] = 1.0  # pure red frames
@@ -290,13 +292,13 @@ def test_photometric_jitter_shuffles_channels_and_keeps_geometry():
 def test_segnet_weight_averaging(tmp_path, collections):
     sim = training_mod.read_collection(collections[1])
     cpu = torch.device("cpu")
-    averaged = training_mod.train_segnet(sim, 6, 0, cpu, progress=False, augment=True, average_from=2, average_every=2)
-    plain = {n: training_mod.train_segnet(sim, n, 0, cpu, progress=False, augment=True) for n in (2, 4, 6)}
+    averaged = seg_mod.train_segnet(sim, 6, 0, cpu, progress=False, augment=True, average_from=2, average_every=2)
+    plain = {n: seg_mod.train_segnet(sim, n, 0, cpu, progress=False, augment=True) for n in (2, 4, 6)}
     mean = sum(net.head.weight for net in plain.values()) / 3  # updates 2, 4 and 6 averaged
     assert torch.allclose(averaged.head.weight, mean, atol=1e-6)
     assert not torch.allclose(averaged.head.weight, plain[6].head.weight)
     assert averaged.notes == {"weights_averaged": {"from": 2, "to": 6, "every": 2, "count": 3}}
-    training_mod.save_segnet(tmp_path / "averaged.pt", averaged)
+    seg_mod.save_segnet(tmp_path / "averaged.pt", averaged)
     assert load_segnet(tmp_path / "averaged.pt").notes == averaged.notes
 
 
@@ -307,5 +309,5 @@ def test_judge_frames_turn_on_the_randomized_look_recipe(tmp_path, collections):
     assert not (plain.sim_reader or plain.judge_class_balance or plain.judge_average)
     assert not TranslatorTrainConfig(real="", sim="", judge_frames="dr", sim_reader=False).sim_reader
     sim = training_mod.read_collection(collections[1])
-    judge = training_mod.train_judge(sim, cfg, torch.device("cpu"))
+    judge = seg_mod.train_judge(sim, cfg, torch.device("cpu"))
     assert judge.notes["weights_averaged"] == {"from": 2, "to": 6, "every": 10, "count": 1}
