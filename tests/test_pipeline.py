@@ -112,3 +112,14 @@ def test_presets_and_bad_names():
         load_pipeline_preset("fast")
     with pytest.raises(ValueError, match="stages are"):
         Pipeline(PipelineConfig(out="x"), force=["policies"])
+
+
+def test_paper_preset_sets_the_shift_weight_of_every_translator():
+    preset = load_pipeline_preset("paper")
+    preset["translator"]["lambda_shift"] = 1.0  # a caller's change must not leak into the next load
+    config = PipelineConfig(**{**load_pipeline_preset("paper"), "out": "x"})
+    pipe = Pipeline(config, "paper")
+    assert {n: pipe._translator_config(n).lambda_shift for n in pipe.variants()} == {
+        "cyclegan": 15.0, "vr-goggles": 15.0, "cyclegan+semantic": 15.0, "cyclegan+shift": 15.0}
+    assert pipe._translator_config("cyclegan+shift").shift and not pipe._translator_config("cyclegan").shift
+    assert "lambda_shift" not in load_pipeline_preset("quick").get("translator", {})  # quick keeps the default

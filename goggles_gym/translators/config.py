@@ -42,7 +42,9 @@ class TranslatorTrainConfig:
     IoU 0.004 to 0.327) and closed-loop success from 35% to 79% (docs/README.md, "A steadier
     judge"). Without ``judge_frames`` the judge learns from the sim collection and loses the chair.
     The shift loss weighs 45: at 30 with that judge, VR-Goggles' shift error was 0.55 of CycleGAN's
-    (3.88 against 7.01), short of the half the goggles aim for; at 45, 0.36 (2.50).
+    (3.88 against 7.01), short of the half the goggles aim for; at 45, 0.36 (2.50). That weight is
+    for 1,500 updates: at 600 it holds the translation still before it has formed, and the `paper`
+    pipeline preset sets 15 (closed loop 57% against 20%; docs/README.md, "The shift weight").
     """
 
     real: str = arg("", "real frame collection (folder)")
