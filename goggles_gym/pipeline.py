@@ -241,13 +241,13 @@ class Pipeline:
         train_policy(config)
 
     # -- frames --------------------------------------------------------------------------------------
-    def _collections(self) -> dict[str, tuple[str, int, str]]:
-        """Collection name -> (look, seed, domain); every collection has its own episodes."""
+    def _collections(self) -> dict[str, tuple[str, int, str, int]]:
+        """Collection name -> (look, seed, domain, frames); every collection has its own episodes."""
         c, s = self.config, self.config.seed
-        out = {"sim": ("sim", 10 * s + 1, "sim"), "real": (c.look, 10 * s + 2, "real"),
-               "sim_eval": ("sim", 10 * s + 3, "sim")}
+        out = {"sim": ("sim", 10 * s + 1, "sim", c.frames), "real": (c.look, 10 * s + 2, "real", c.frames),
+               "sim_eval": ("sim", 10 * s + 3, "sim", c.frames)}
         if c.judge_look != "sim":
-            out["judge"] = (c.judge_look, 10 * s + 4, "sim")
+            out["judge"] = (c.judge_look, 10 * s + 4, "sim", c.judge_frames)
         return out
 
     def _frames_done(self) -> bool:
@@ -256,13 +256,12 @@ class Pipeline:
     def _collect(self) -> None:
         from goggles_gym.frames.sources import collect_from_env
 
-        for name, (look, seed, domain) in self._collections().items():
+        for name, (look, seed, domain, count) in self._collections().items():
             path = self.run / "frames" / name
             if (path / "manifest.json").is_file() and "frames" not in self.force:
                 continue
             if path.exists():
                 shutil.rmtree(path)  # an interrupted (or forced) collection starts over
-            count = self.config.judge_frames if name == "judge" else self.config.frames
             collect_from_env(path, look, count, seed, domain=domain,
                              env_kwargs={**self.config.env, "image_size": self.config.image_size},
                              progress=self.config.progress_bar)
@@ -284,13 +283,11 @@ class Pipeline:
         c = self.config
         device = resolve_device(c.device)
         folder = self.run / "segnet"
-        frames = self.run / "frames"
         tc = self._translator_config("vr-goggles")
         if not (folder / "judge.pt").is_file() or "segnet" in self.force:
-            judge = train_judge(read_collection(tc.judge_frames or frames / "sim"), tc, device)
-            save_segnet(folder / "judge.pt", judge)
+            save_segnet(folder / "judge.pt", train_judge(read_collection(tc.judge_frames or tc.sim), tc, device))
         if "sim_reader.pt" in self._segnets() and (not (folder / "sim_reader.pt").is_file() or "segnet" in self.force):
-            save_segnet(folder / "sim_reader.pt", train_sim_reader(read_collection(frames / "sim"), tc, device))
+            save_segnet(folder / "sim_reader.pt", train_sim_reader(read_collection(tc.sim), tc, device))
         if not (folder / "eval.pt").is_file() or "segnet" in self.force:
             # The measuring net: other frames, other seed, no augmentation (it reads frames the way a
             # sim-trained network does); never the judge the semantic loss trained against.

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from goggles_gym import translators
+from goggles_gym.frames import read_collection
 from goggles_gym.frames.sources import collect_from_env
 from goggles_gym.train import main as train_main
 from goggles_gym.translators import TranslatorFileError, TranslatorTrainConfig
@@ -148,18 +149,18 @@ def test_median_frequency_weights_favour_the_rare_chair():
 
 @pytest.mark.parametrize("balance", [True, False])
 def test_judge_is_class_balanced_when_asked(collections, balance):
-    sim = training_mod.read_collection(collections[1])
+    sim = read_collection(collections[1])
     cfg = TranslatorTrainConfig(**TINY, judge_class_balance=balance)
     torch.manual_seed(0)
     net = seg_mod.train_judge(sim, cfg, torch.device("cpu"))
     expected = median_frequency_weights(torch.from_numpy(sim.labels), 5) if balance else None
     torch.manual_seed(0)
     again = seg_mod.train_segnet(sim, cfg.seg_iterations, cfg.seed, torch.device("cpu"), progress=False,
-                                      augment=cfg.seg_augment, class_weights=expected)
+                                 augment=cfg.seg_augment, class_weights=expected)
     assert torch.equal(net.head.weight, again.head.weight)
     if balance:  # the weights change what the judge learns
         plain = seg_mod.train_segnet(sim, cfg.seg_iterations, cfg.seed, torch.device("cpu"), progress=False,
-                                          augment=cfg.seg_augment)
+                                     augment=cfg.seg_augment)
         assert not torch.equal(net.head.weight, plain.head.weight)
 
 
@@ -196,13 +197,12 @@ def test_judge_frames_and_sim_reader_options(tmp_path, collections):
                                 judge_frames=str(dr), sim_reader=True, judge_class_balance=True)
     train_translator(cfg)
     cpu = torch.device("cpu")
-    judge = seg_mod.train_judge(training_mod.read_collection(dr), cfg, cpu)
-    reader = seg_mod.train_sim_reader(training_mod.read_collection(sim), cfg, cpu)
+    judge = seg_mod.train_judge(read_collection(dr), cfg, cpu)
+    reader = seg_mod.train_sim_reader(read_collection(sim), cfg, cpu)
     # the judge learnt from the randomized-look frames, the sim reader from the sim frames, unjittered
     assert torch.equal(load_segnet(tmp_path / "run" / "segnet.pt").head.weight, judge.head.weight)
     assert torch.equal(load_segnet(tmp_path / "run" / "segnet_sim.pt").head.weight, reader.head.weight)
-    assert not torch.equal(judge.head.weight, seg_mod.train_judge(training_mod.read_collection(sim), cfg,
-                                                                       cpu).head.weight)
+    assert not torch.equal(judge.head.weight, seg_mod.train_judge(read_collection(sim), cfg, cpu).head.weight)
 
 
 def test_same_seed_same_weights_and_resume(tmp_path, collections):
@@ -290,7 +290,7 @@ def test_photometric_jitter_shuffles_channels_and_keeps_geometry():
 
 
 def test_segnet_weight_averaging(tmp_path, collections):
-    sim = training_mod.read_collection(collections[1])
+    sim = read_collection(collections[1])
     cpu = torch.device("cpu")
     averaged = seg_mod.train_segnet(sim, 6, 0, cpu, progress=False, augment=True, average_from=2, average_every=2)
     plain = {n: seg_mod.train_segnet(sim, n, 0, cpu, progress=False, augment=True) for n in (2, 4, 6)}
@@ -308,6 +308,6 @@ def test_judge_frames_turn_on_the_randomized_look_recipe(tmp_path, collections):
     plain = TranslatorTrainConfig(real="", sim="")
     assert not (plain.sim_reader or plain.judge_class_balance or plain.judge_average)
     assert not TranslatorTrainConfig(real="", sim="", judge_frames="dr", sim_reader=False).sim_reader
-    sim = training_mod.read_collection(collections[1])
+    sim = read_collection(collections[1])
     judge = seg_mod.train_judge(sim, cfg, torch.device("cpu"))
     assert judge.notes["weights_averaged"] == {"from": 2, "to": 6, "every": 10, "count": 1}
