@@ -6,18 +6,25 @@ import torch
 from torch import nn
 
 from goggles_gym import translators
+from goggles_gym.common import device as device_mod
+from goggles_gym.common.device import module_device, resolve_device
+from goggles_gym.common.tensors import array_to_frames, to_array, to_frames, to_tensor
 from goggles_gym.frames import read_collection
+from goggles_gym.frames.collection import FrameCollectionError
 from goggles_gym.frames.sources import collect_from_env
 from goggles_gym.train import main as train_main
 from goggles_gym.translators import TranslatorFileError, TranslatorTrainConfig
 from goggles_gym.translators import segmentation as seg_mod
 from goggles_gym.translators import training as training_mod
+from goggles_gym.translators.backends import torch_runner
 from goggles_gym.translators.losses import (
     median_frequency_weights,
+    receptive_radius,
     sample_shift,
     semantic_loss_real_to_sim,
     semantic_loss_sim_to_real,
     shift_loss,
+    shift_margin,
 )
 from goggles_gym.translators.networks import ResnetGenerator, SegNet, init_weights
 from goggles_gym.translators.segmentation import load_segnet
@@ -311,3 +318,123 @@ def test_judge_frames_turn_on_the_randomized_look_recipe(tmp_path, collections):
     sim = read_collection(collections[1])
     judge = seg_mod.train_judge(sim, cfg, torch.device("cpu"))
     assert judge.notes["weights_averaged"] == {"from": 2, "to": 6, "every": 10, "count": 1}
+
+
+class PaddedConvNet(nn.Module):
+    """Four 3x3 convolutions with ReLUs, stride 1, padded, no normalisation: shift-equivariant away
+    from its input's edges (receptive radius 4), but its padding changes the edges of any crop."""
+
+    stride = 4  # sub-stride shifts are sampled as for the ResNet generator
+
+    def __init__(self, padding_mode: str = "zeros"):
+        super().__init__()
+        layers = []
+        for cin, cout in [(3, 8), (8, 8), (8, 8), (8, 3)]:
+            layers += [nn.Conv2d(cin, cout, 3, padding=1, padding_mode=padding_mode), nn.ReLU()]
+        self.net = nn.Sequential(*layers[:-1])
+
+    def forward(self, x):
+        return torch.tanh(self.net(x))
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect"])
+def test_shift_loss_compares_only_the_valid_region(padding_mode):
+    torch.manual_seed(0)
+    net, x = PaddedConvNet(padding_mode), torch.rand(2, 3, 32, 32) * 2 - 1
+    shifts = [(i, j) for i in range(4) for j in range(4) if i or j]
+    assert receptive_radius(net) == (4, 4)
+    assert max(shift_loss(net, x, s).item() for s in shifts) < 1e-6
+    assert min(shift_loss(net, x, s, margin=0).item() for s in shifts) > 1e-3  # the old whole-window comparison
+    resnet = init_weights(ResnetGenerator(ngf=4, n_blocks=1))
+    assert min(shift_loss(resnet, x, s).item() for s in shifts) > 1e-4
+    with torch.no_grad():  # passing G(x) gives the same value
+        assert shift_loss(net, x, (1, 2), translated=net(x)).item() == shift_loss(net, x, (1, 2)).item()
+
+
+def test_shift_margin_of_the_resnet_generator_is_clipped_to_half_the_crop():
+    g = ResnetGenerator(ngf=12, n_blocks=3)
+    assert receptive_radius(g) == (39, 39)  # larger than the frames
+    assert shift_margin(g, (28, 28)) == (7, 7) and shift_margin(g, (60, 60)) == (15, 15)  # 32 x 32, 64 x 64
+    assert receptive_radius(ResnetGenerator(ngf=4, n_blocks=6)) == (63, 63)
+    assert receptive_radius(g) is receptive_radius(g)  # cached
+    net = PaddedConvNet()
+    net.shift_margin = 2  # a generator may say its own margin
+    assert receptive_radius(net) == (2, 2) and shift_margin(net, (28, 28)) == (2, 2)
+    assert shift_margin(PaddedConvNet(), (8, 12)) == (2, 3)
+
+
+def test_resolve_device_and_module_device(monkeypatch):
+    assert resolve_device("cpu") == resolve_device(torch.device("cpu")) == torch.device("cpu")
+    monkeypatch.setattr(device_mod, "_cuda_works", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    for name in ("cuda", "cuda:0", torch.device("cuda")):
+        with pytest.raises(ValueError, match="--device cuda: no CUDA device is available here; use --device cpu"):
+            resolve_device(name)
+    with pytest.raises(ValueError, match="not a torch device"):
+        resolve_device("gpu")
+    assert module_device(nn.ReLU()) == torch.device("cpu")
+    assert module_device(nn.BatchNorm2d(3, affine=False)) == torch.device("cpu")  # buffers only
+    with pytest.raises(ValueError, match="sits on cpu"):
+        torch_runner(PaddedConvNet(), torch.device("meta"))
+
+
+def test_tensor_conversions_agree_in_torch_and_numpy():
+    frames = np.random.default_rng(0).integers(0, 256, (3, 8, 12, 3), dtype=np.uint8)
+    t = to_tensor(frames)
+    assert t.shape == (3, 3, 8, 12) and t.min() >= -1 and t.max() <= 1
+    assert np.allclose(to_array(frames), t.numpy())
+    assert np.array_equal(to_frames(t), frames) and np.array_equal(array_to_frames(to_array(frames)), frames)
+
+
+def _no_training(*args, **kwargs):
+    raise AssertionError("a network was trained before the collections were checked")
+
+
+@pytest.mark.parametrize("case", ["sim-in-target-look", "judge-in-target-look", "judge-real-domain"])
+def test_target_look_or_real_domain_frames_cannot_be_sim_or_judge(tmp_path, monkeypatch, collections, case):
+    real, sim = collections
+    for name in ("TranslatorTrainer", "train_judge", "train_sim_reader"):
+        monkeypatch.setattr(training_mod, name, _no_training)
+    kwargs = dict(real=real, sim=sim, out=str(tmp_path / "run"), method="vr-goggles", **TINY)
+    if case == "sim-in-target-look":
+        kwargs["sim"], flag, folder, why = real, "--sim", real, "'real' look"
+    elif case == "judge-in-target-look":
+        kwargs["judge_frames"], flag, folder, why = real, "--judge-frames", real, "'real' look"
+    else:  # randomized look, but collected as real frames (labels for measuring only)
+        folder = str(collect_from_env(tmp_path / "dr_real", "randomized", 2, seed=5, env_kwargs={"image_size": 32},
+                                      progress=False))
+        kwargs["judge_frames"], flag, why = folder, "--judge-frames", "domain 'real'"
+    with pytest.raises(FrameCollectionError) as err:
+        train_translator(TranslatorTrainConfig(**kwargs))
+    msg = str(err.value)
+    assert msg.startswith(f"{flag} {folder}:") and why in msg and "sim or randomized looks" in msg
+    assert not (tmp_path / "run" / "translator.pt").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is False)")
+def test_networks_on_cuda_get_their_inputs_there(tmp_path, collections):
+    from goggles_gym.metrics import predict_labels, shift_consistency
+
+    cuda = torch.device("cuda")
+    assert resolve_device("auto").type == "cuda" and resolve_device("cuda").type == "cuda"
+    frames = read_collection(collections[0]).rgb[:4]
+    gen = init_weights(ResnetGenerator(ngf=4, n_blocks=1)).eval()
+    on_cpu = shift_consistency(gen, frames)
+    gen.to(cuda)
+    assert module_device(gen).type == "cuda"
+    assert shift_consistency(gen, frames) == pytest.approx(on_cpu, rel=1e-3, abs=1e-3)
+    assert shift_loss(gen, to_tensor(frames), (1, 2)).device.type == "cuda"  # a CPU batch goes to the net
+    seg = SegNet(width=4).eval()
+    labels = predict_labels(seg, frames)
+    assert np.mean(predict_labels(seg.to(cuda), frames) == labels) > 0.99
+    tr = translators.Translator(gen, (32, 32), device="cuda")
+    assert tr(frames).shape == frames.shape and module_device(tr.generator).type == "cuda"
+    cfg = TranslatorTrainConfig(real=collections[0], sim=collections[1], out="unused", method="vr-goggles", **TINY)
+    trainer = training_mod.TranslatorTrainer(cfg, cuda, SegNet(width=4), torch.ones(5), sim_reader=SegNet(width=4))
+    assert module_device(trainer.seg).type == "cuda" and module_device(trainer.sim_reader).type == "cuda"
+    x = to_tensor(frames[:2], cuda)
+    assert set(trainer.step(x, x, torch.zeros(2, 32, 32, dtype=torch.long, device=cuda)))
+    real, sim = collections
+    run = dict(real=real, sim=sim, out=str(tmp_path / "run"), method="vr-goggles", device="cuda", **TINY)
+    train_translator(TranslatorTrainConfig(**run))
+    assert train_translator(TranslatorTrainConfig(**{**run, "iterations": 6}, resume=True)).iterations == 6

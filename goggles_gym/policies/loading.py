@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.save_util import load_from_zip_file
 
+from goggles_gym.common.device import resolve_device
 from goggles_gym.envs.chairnav import ACTION_NAMES, ChairNav, check_image_size
 from goggles_gym.envs.looks import LookSpec
+from goggles_gym.policies.algos import ALGO_CLASSES
 
 ENV_SETTINGS_ATTR = "goggles_env"
 _ENV_DEFAULTS = {k: v.default for k, v in inspect.signature(ChairNav.__init__).parameters.items()
@@ -96,13 +99,11 @@ def _policy_zip(path: Path) -> Path:
     return path
 
 
-def load_policy(path: str | Path, device: str = "auto") -> LoadedPolicy:
+def load_policy(path: str | Path, device: str | torch.device = "auto") -> LoadedPolicy:
     """Load a goggles-gym policy from a run folder or a model zip, with its env settings.
 
     Fails clearly on a missing, corrupt or foreign file (a zip that is not a goggles-gym policy).
     """
-    from goggles_gym.policies.training import ALGO_CLASSES, resolve_device
-
     zip_path = _policy_zip(Path(path))
     try:
         data, _, _ = load_from_zip_file(zip_path, device="cpu", load_data=True)

@@ -9,21 +9,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
-from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecTransposeImage
 
+from goggles_gym.common.device import resolve_device
 from goggles_gym.common.files import atomic_write, atomic_write_text
 from goggles_gym.envs.chairnav import ChairNav
+from goggles_gym.policies.algos import ALGO_CLASSES
 from goggles_gym.policies.config import PolicyTrainConfig
 from goggles_gym.policies.loading import ENV_SETTINGS_ATTR, EnvSettings, evaluate_policy_success
 from goggles_gym.policies.networks import policy_kwargs_with_extractor
 
-ALGO_CLASSES: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN}
 MODEL_FILE = "model.zip"
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
@@ -97,23 +96,16 @@ class TrainResult:
     success_rate: float | None
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` becomes ``cuda`` when a GPU is present and ``cpu`` otherwise."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def train_policy(config: PolicyTrainConfig) -> TrainResult:
     """Train (or resume) a policy as ``config`` says; every artifact goes into ``config.out``."""
     if config.algo not in ALGO_CLASSES:
         raise ValueError(f"unknown algo {config.algo!r}; use one of {', '.join(ALGO_CLASSES)}")
+    device = resolve_device(config.device)  # fails before anything is written
     run = Path(config.out)
     run.mkdir(parents=True, exist_ok=True)
     settings = EnvSettings.from_kwargs(look=config.look, **config.env)
     atomic_write_text(run / CONFIG_FILE, yaml.safe_dump({**config.to_dict(), "env_settings": settings.to_dict()},
                                                         sort_keys=False))
-    device = resolve_device(config.device)
     venv = make_envs(settings, config.n_envs, config.seed, config.vec_env)
     algo_cls = ALGO_CLASSES[config.algo]
     checkpoint = latest_checkpoint(run) if config.resume else None
@@ -152,6 +144,6 @@ def train_policy(config: PolicyTrainConfig) -> TrainResult:
         success = evaluate_policy_success(model, settings, config.final_eval_episodes, HELD_OUT_SEED)
     summary: dict[str, Any] = {"timesteps": int(model.num_timesteps), "wall_time_s": round(wall, 1),
                                "held_out_success_rate": success, "held_out_episodes": config.final_eval_episodes,
-                               "held_out_first_seed": HELD_OUT_SEED, "look": settings.look, "device": device}
+                               "held_out_first_seed": HELD_OUT_SEED, "look": settings.look, "device": str(device)}
     atomic_write_text(run / "summary.json", json.dumps(summary, indent=2))
     return TrainResult(run, model_path, int(model.num_timesteps), wall, success)

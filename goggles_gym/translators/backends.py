@@ -5,6 +5,7 @@ measures which is fastest."""
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -12,16 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from goggles_gym.common.device import module_device
+from goggles_gym.common.tensors import array_to_frames, to_array, to_frames, to_tensor
+
 BACKENDS = ("auto", "torch", "compile", "onnx")
 Runner = Callable[[np.ndarray], np.ndarray]
-
-
-def _normalize(frames: np.ndarray) -> np.ndarray:
-    return (np.ascontiguousarray(frames.transpose(0, 3, 1, 2)).astype(np.float32) / np.float32(127.5)) - 1.0
-
-
-def _denormalize(out: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint((out + 1.0) * 127.5), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
@@ -39,21 +35,25 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     return "onnx"
 
 
-def torch_runner(generator: torch.nn.Module, device: torch.device, compile: bool = False) -> Runner:
-    """Eager PyTorch (or ``torch.compile``d) inference under ``torch.inference_mode``."""
-    from goggles_gym.translators.io import to_frames, to_tensor
-
+def torch_runner(generator: torch.nn.Module, device: torch.device | None = None, compile: bool = False) -> Runner:
+    """Eager PyTorch (or ``torch.compile``d) inference under ``torch.inference_mode``; the frames go
+    to the generator's device (``device``, if given, must be that device)."""
+    on, asked = module_device(generator), None if device is None else torch.device(device)
+    if asked is not None and (asked.type != on.type or asked.index not in (None, on.index)):
+        raise ValueError(f"torch_runner: the generator sits on {on} but device {device} was asked; "
+                         "move the generator there first (generator.to(device))")
     model = torch.compile(generator) if compile else generator
 
     def run(frames: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return to_frames(model(to_tensor(frames, device)))
+            return to_frames(model(to_tensor(frames, module_device(generator))))
 
     return run
 
 
 def onnx_runner(generator: torch.nn.Module, image_size: tuple[int, int], threads: int | None = None) -> Runner:
-    """Export ``generator`` to ONNX (batch size dynamic) and run it with ONNX Runtime on the CPU."""
+    """Export ``generator`` to ONNX (batch size dynamic) and run it with ONNX Runtime on the CPU
+    (a CPU copy is exported: the generator itself stays on its device)."""
     try:
         import onnxruntime as ort
     except ImportError as exc:
@@ -61,7 +61,8 @@ def onnx_runner(generator: torch.nn.Module, image_size: tuple[int, int], threads
     h, w = image_size
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "generator.onnx"
-        torch.onnx.export(generator.cpu().eval(), (torch.zeros(1, 3, h, w),), str(path), input_names=["frames"],
+        cpu_copy = copy.deepcopy(generator).cpu().eval()
+        torch.onnx.export(cpu_copy, (torch.zeros(1, 3, h, w),), str(path), input_names=["frames"],
                           output_names=["translated"], dynamic_axes={"frames": {0: "n"}, "translated": {0: "n"}},
                           dynamo=False)
         options = ort.SessionOptions()
@@ -69,6 +70,6 @@ def onnx_runner(generator: torch.nn.Module, image_size: tuple[int, int], threads
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def run(frames: np.ndarray) -> np.ndarray:
-        return _denormalize(session.run(None, {"frames": _normalize(frames)})[0])
+        return array_to_frames(session.run(None, {"frames": to_array(frames)})[0])
 
     return run

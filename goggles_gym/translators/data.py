@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from goggles_gym.common.tensors import to_tensor
 from goggles_gym.frames.collection import FrameCollection
-from goggles_gym.translators.io import to_tensor
 
 
 class Batches:

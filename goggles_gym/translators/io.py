@@ -13,34 +13,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from goggles_gym.common.device import resolve_device
 from goggles_gym.common.files import atomic_write
+from goggles_gym.common.tensors import NORMALIZATION
 from goggles_gym.frames.images import check_frames
+from goggles_gym.translators.backends import BACKENDS, onnx_runner, resolve_backend, torch_runner
 from goggles_gym.translators.networks import ResnetGenerator
 
 FORMAT = "goggles-gym-translator"
 VERSION = 1
-NORMALIZATION = "x / 127.5 - 1 (uint8 RGB to [-1, 1]); output (y + 1) * 127.5"
 
 
 class TranslatorFileError(ValueError):
     """A translator file is missing, corrupt, truncated, foreign or from a newer version."""
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto``: CUDA when present, else CPU."""
-    return torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                        ("cpu" if device == "auto" else device))
-
-
-def to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 N x H x W x 3 frames to a float N x 3 x H x W tensor in [-1, 1] (the one conversion)."""
-    t = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
-    return t.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-
-
-def to_frames(t: torch.Tensor) -> np.ndarray:
-    """Inverse of :func:`to_tensor`: a [-1, 1] N x 3 x H x W tensor to uint8 N x H x W x 3."""
-    return t.detach().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def build_generator(arch: dict[str, Any]) -> ResnetGenerator:
@@ -94,11 +79,9 @@ class Translator:
     def __init__(self, generator: torch.nn.Module, image_size: tuple[int, int], method: str = "unknown",
                  meta: dict[str, Any] | None = None, device: str | torch.device = "auto",
                  backend: str = "torch") -> None:
-        from goggles_gym.translators.backends import BACKENDS, onnx_runner, resolve_backend, torch_runner
-
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.device = resolve_device(device)
         self.generator = generator.to(self.device).eval()
         self.image_size = tuple(image_size)
         self.method = method
@@ -107,7 +90,7 @@ class Translator:
         if backend == "onnx":
             self._run = onnx_runner(self.generator, self.image_size)
         else:
-            self._run = torch_runner(self.generator, self.device, compile=backend == "compile")
+            self._run = torch_runner(self.generator, compile=backend == "compile")
 
     @property
     def observation_shape(self) -> tuple[int, int, int]:

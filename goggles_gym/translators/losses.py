@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import weakref
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from goggles_gym.common.device import module_device
 
 if TYPE_CHECKING:
     import numpy as np
@@ -75,22 +79,80 @@ def semantic_loss_real_to_sim(seg: nn.Module, real: Tensor, translated_real: Ten
     return F.cross_entropy(reader(translated_real), pseudo, weight=class_weights, ignore_index=-100)
 
 
-def shift_loss(generator: nn.Module, x: Tensor, shift: tuple[int, int], translated: Tensor | None = None) -> Tensor:
+_RADIUS: weakref.WeakKeyDictionary[nn.Module, tuple[int, int]] = weakref.WeakKeyDictionary()
+
+
+def receptive_radius(generator: nn.Module) -> tuple[int, int]:
+    """How far (rows, columns) an output pixel of ``generator`` can see into its input: the margin
+    outside which zero or reflect padding at an input's edge cannot reach an output.
+
+    Walks every ``Conv2d`` / ``ConvTranspose2d`` in registration (forward) order, adding
+    ``(kernel - 1) // 2 * dilation * jump`` and then multiplying ``jump`` by a convolution's stride
+    (dividing it by a transposed convolution's); padding layers add nothing. A generator can set a
+    ``shift_margin`` attribute (an int or a pair) instead. Cached per generator.
+
+    >>> receptive_radius(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 3, 5, padding=2)))
+    (3, 3)
+    """
+    override = getattr(generator, "shift_margin", None)
+    if override is not None:
+        return (int(override), int(override)) if isinstance(override, int) else tuple(int(v) for v in override)
+    if generator in _RADIUS:
+        return _RADIUS[generator]
+    radius, jump = [0.0, 0.0], [1.0, 1.0]
+    for m in generator.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            for d in range(2):
+                radius[d] += (m.kernel_size[d] - 1) // 2 * m.dilation[d] * jump[d]
+                jump[d] = jump[d] / m.stride[d] if isinstance(m, nn.ConvTranspose2d) else jump[d] * m.stride[d]
+    out = (math.ceil(radius[0]), math.ceil(radius[1]))
+    _RADIUS[generator] = out
+    return out
+
+
+def shift_margin(generator: nn.Module, crop: tuple[int, int]) -> tuple[int, int]:
+    """The margin (rows, columns) the shift loss leaves out at each side of a ``crop``-sized window:
+    the generator's :func:`receptive_radius`, clipped so that at least half of the crop remains.
+
+    The ResNet generator's theoretical radius (39 px with 3 blocks, 63 with 6) is larger than the
+    frames, so for it the clip decides: 7 px at 32 x 32, 15 px at 64 x 64 (crop = frame - stride).
+
+    >>> from goggles_gym.translators.networks import ResnetGenerator
+    >>> g = ResnetGenerator(ngf=12, n_blocks=3)
+    >>> receptive_radius(g), shift_margin(g, (28, 28)), shift_margin(g, (60, 60))
+    ((39, 39), (7, 7), (15, 15))
+    """
+    r = receptive_radius(generator)
+    return (min(r[0], crop[0] // 4), min(r[1], crop[1] // 4))
+
+
+def shift_loss(generator: nn.Module, x: Tensor, shift: tuple[int, int], translated: Tensor | None = None,
+               margin: int | tuple[int, int] | None = None) -> Tensor:
     """VR-Goggles' shift loss for one shift (i, j): ``G(shift x)`` against ``shift G(x)``.
 
     ``shift x`` is ``x`` cropped at offset (i, j), one generator stride smaller (so it still fits
     the stride); it is compared with L1 against the same window of ``G(x)`` (pass ``translated``
-    = ``G(x)`` when it is already computed, to save a forward pass). Zero for a shift-equivariant
-    generator.
+    = ``G(x)`` when it is already computed, to save a forward pass). Only the valid region is
+    compared: ``margin`` pixels at each side of the window are left out (default
+    :func:`shift_margin`, where the crop's own padding reaches), so the loss is zero for a
+    shift-equivariant generator; ``margin=0`` compares the whole window. ``x`` goes to the
+    generator's device.
     """
     i, j = shift
     h, w = x.shape[-2:]
     s = getattr(generator, "stride", 4)
     if not (0 <= i < s and 0 <= j < s):
         raise ValueError(f"shift {shift} must be below the generator's stride {s}")
-    full = generator(x) if translated is None else translated
-    moved = generator(x[..., i : i + h - s, j : j + w - s])
-    return F.l1_loss(moved, full[..., i : i + h - s, j : j + w - s])
+    x = x.to(module_device(generator))
+    ch, cw = h - s, w - s
+    if margin is None:
+        mh, mw = shift_margin(generator, (ch, cw))
+    else:
+        mh, mw = (margin, margin) if isinstance(margin, int) else margin
+        mh, mw = min(mh, ch // 4), min(mw, cw // 4)
+    full = generator(x) if translated is None else translated.to(x.device)
+    moved = generator(x[..., i : i + ch, j : j + cw])
+    return F.l1_loss(moved[..., mh : ch - mh, mw : cw - mw], full[..., i + mh : i + ch - mh, j + mw : j + cw - mw])
 
 
 def sample_shift(stride: int, generator: torch.Generator | None = None) -> tuple[int, int]:

@@ -25,12 +25,13 @@ import torch.nn.functional as F
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
+from goggles_gym.common.device import resolve_device
 from goggles_gym.common.files import atomic_write, atomic_write_text
 from goggles_gym.envs.scene import CLASSES
-from goggles_gym.frames.collection import FrameCollectionError, read_collection
+from goggles_gym.frames.collection import MANIFEST, FrameCollectionError, read_collection
 from goggles_gym.translators.config import TranslatorTrainConfig
 from goggles_gym.translators.data import Batches
-from goggles_gym.translators.io import resolve_device, save_translator
+from goggles_gym.translators.io import save_translator
 from goggles_gym.translators.losses import (
     cycle_loss,
     identity_loss,
@@ -107,8 +108,8 @@ class TranslatorTrainer:
         self.F = init_weights(ResnetGenerator(ngf=c.ngf, n_blocks=c.n_blocks)).to(device)  # sim -> real
         self.D_sim = init_weights(PatchDiscriminator(ndf=c.ndf, n_layers=c.d_layers)).to(device)
         self.D_real = init_weights(PatchDiscriminator(ndf=c.ndf, n_layers=c.d_layers)).to(device)
-        self.seg = seg
-        self.sim_reader = None if sim_reader is None else sim_reader.eval().requires_grad_(False)
+        self.seg = None if seg is None else seg.to(device)
+        self.sim_reader = None if sim_reader is None else sim_reader.to(device).eval().requires_grad_(False)
         self.opt_seg = None
         if seg is not None:
             seg.eval().requires_grad_(False)
@@ -225,10 +226,10 @@ class TranslatorTrainer:
         for s, sd in zip(self.sched, state["sched"], strict=True):
             s.load_state_dict(sd)
         self.py_rng.setstate(state["py_rng"])
-        self.shift_rng.set_state(state["shift_rng"])
+        self.shift_rng.set_state(state["shift_rng"].cpu())  # RNG states are CPU tensors, whatever the device
         if "jitter_rng" in state:
-            self.jitter_rng.set_state(state["jitter_rng"])
-        torch.set_rng_state(state["torch_rng"])
+            self.jitter_rng.set_state(state["jitter_rng"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
         self.iteration = int(state["iteration"])
         if self.opt_seg is not None and state.get("seg") is not None:
             self.seg.load_state_dict(state["seg"])
@@ -253,6 +254,38 @@ def _given_saved_or_trained(given: str | None, saved: Path, device: torch.device
     return net
 
 
+def _manifest(path: str | Path) -> dict[str, Any]:
+    """A collection's manifest without reading its frames ({} for a plain image folder)."""
+    file = Path(path) / MANIFEST
+    if not file.is_file():
+        return {}
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise FrameCollectionError(f"{file} is not valid JSON ({exc}); the collection is damaged") from None
+
+
+def check_not_target(real_manifest: dict[str, Any], manifest: dict[str, Any], flag: str, path: str | Path) -> None:
+    """Label safety: the collection given as ``flag`` (``--sim`` or ``--judge-frames``) must not be
+    real-domain frames, nor rendered in the real collection's look (the look the goggles must learn
+    to read), or the translator would train on the target's labels or pixels as if they were sim.
+
+    >>> check_not_target({"look": "real"}, {"look": "sim", "domain": "sim"}, "--sim", "frames/sim")
+    >>> check_not_target({"look": "real"}, {"look": "real", "domain": "sim"}, "--sim", "frames/x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    goggles_gym.frames.collection.FrameCollectionError: --sim frames/x: its frames were rendered in the 'real' ...
+    """
+    fix = ("collect the sim / judge frames in the sim or randomized looks "
+           "(python -m goggles_gym.collect --look sim, or --look randomized --domain sim)")
+    target = real_manifest.get("look")
+    if target is not None and manifest.get("look") == target:
+        raise FrameCollectionError(f"{flag} {path}: its frames were rendered in the {target!r} look, the real "
+                                   f"collection's look (the goggles' target); {fix}")
+    if manifest.get("domain") == "real":
+        raise FrameCollectionError(f"{flag} {path}: its manifest says domain 'real' (real frames, whose labels are "
+                                   f"for measuring only); {fix}")
+
+
 def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     """Train (or resume) a translator as ``config`` says; artifacts go into ``config.out``."""
     c = config
@@ -260,6 +293,9 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     run.mkdir(parents=True, exist_ok=True)
     device = resolve_device(c.device)
     real, sim = read_collection(c.real), read_collection(c.sim)
+    check_not_target(real.manifest, sim.manifest, "--sim", c.sim)
+    if c.judge_frames:
+        check_not_target(real.manifest, _manifest(c.judge_frames), "--judge-frames", c.judge_frames)
     if real.size != sim.size:
         raise FrameCollectionError(f"real frames are {real.size} but sim frames are {sim.size}; "
                                    "collect both at the policy's image size")
@@ -280,7 +316,7 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
         if not (run / CHECKPOINT).is_file():
             raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {run}; run without --resume first")
         try:
-            state = torch.load(run / CHECKPOINT, map_location=device, weights_only=False)
+            state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)  # load_state moves to device
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means a damaged file
             raise ValueError(f"{run / CHECKPOINT} is not a readable checkpoint ({exc}); delete it to start over, "
                              "or restore it") from None
