@@ -10,7 +10,7 @@ import goggles_gym  # noqa: F401  (registers the env ids)
 from goggles_gym.envs import ChairNav
 from goggles_gym.envs.chairnav import FORWARD, TURN_LEFT, TURN_RIGHT
 
-LOOKS = ["sim", "real", "randomized"]
+LOOKS = ["sim", "real", "photo", "randomized"]
 
 
 def rollout(env, seed, actions):
@@ -37,7 +37,7 @@ def test_check_env(look):
 
 
 @pytest.mark.parametrize("env_id", ["GogglesGym/ChairNav-v0", "GogglesGym/ChairNavReal-v0",
-                                    "GogglesGym/ChairNavRandomized-v0"])
+                                    "GogglesGym/ChairNavPhoto-v0", "GogglesGym/ChairNavRandomized-v0"])
 def test_registered_ids(env_id):
     env = gym.make(env_id, image_size=(16, 24))
     obs, info = env.reset(seed=1)

@@ -1,3 +1,5 @@
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -5,12 +7,19 @@ import yaml
 
 from goggles_gym.envs import ChairNav, Look, LookError, get_look
 from goggles_gym.envs.effects import apply_camera_effects
-from goggles_gym.envs.looks import CameraEffects, RandomizedLooks
+from goggles_gym.envs.looks import RANDOMIZED_RANGES, CameraEffects, RandomizedLooks, image_digest, texture_path
 from goggles_gym.envs.scene import CHAIR, write_chair_obj
-from goggles_gym.envs.textures import BUILTIN_TEXTURES, render_texture
+from goggles_gym.envs.textures import (
+    BUILTIN_TEXTURES,
+    PHOTO_TEXTURES,
+    TEXTURE_SIZE,
+    MissingPackageError,
+    render_texture,
+    texture_file,
+)
 
 
-@pytest.mark.parametrize("name", ["sim", "real"])
+@pytest.mark.parametrize("name", ["sim", "real", "photo"])
 def test_builtin_look_yaml_round_trip(tmp_path, name):
     look = get_look(name)
     path = look.to_yaml(tmp_path / f"{name}.yaml")
@@ -118,3 +127,127 @@ def test_example_looks_in_docs_load_and_render():
         obs, _ = env.reset(seed=0)
         assert obs.shape == (16, 16, 3)
         env.close()
+
+
+# --- the photo look and the randomization pool ------------------------------------------------
+
+
+def test_photo_look_renders_with_the_sim_labels():
+    photo, sim = ChairNav(look="photo", image_size=16), ChairNav(image_size=16)
+    o1, i1 = photo.reset(seed=3)
+    o2, i2 = sim.reset(seed=3)
+    for action in (1, 1, 0):
+        o1, _, _, _, i1 = photo.step(action)
+        o2, _, _, _, i2 = sim.step(action)
+        assert o1.dtype == np.uint8 and o1.shape == (16, 16, 3)
+        assert np.array_equal(i1["labels"], i2["labels"]) and not np.array_equal(o1, o2)
+    photo.close()
+    sim.close()
+
+
+def test_photo_textures_are_the_photographs_not_procedural_ones():
+    import skimage.data
+
+    procedural = [render_texture(n, 32).astype(np.float32) for n in BUILTIN_TEXTURES if n not in PHOTO_TEXTURES]
+    for name in PHOTO_TEXTURES:
+        img = render_texture(name, 32)
+        assert img.dtype == np.uint8 and img.shape == (32, 32, 3)
+        assert min(np.abs(img - p).mean() for p in procedural) > 10, name
+    gravel = np.repeat(skimage.data.gravel()[..., None], 3, axis=2)
+    expected = cv2.resize(gravel, (32, 32), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(render_texture("photo_gravel", 32), expected)
+    look = get_look("photo")
+    assert all(getattr(look, k).texture.startswith("builtin:photo_") for k in ("floor", "walls", "chair", "obstacles"))
+    path = texture_file("photo_brick")
+    assert "photo_brick-v" in path.name and cv2.imread(str(path)).shape == (TEXTURE_SIZE, TEXTURE_SIZE, 3)
+
+
+def _outside(value, lo, hi) -> bool:
+    return value is not None and not lo <= value <= hi
+
+
+def test_photo_light_and_camera_lie_outside_the_randomized_ranges():
+    photo, ranges = get_look("photo"), RANDOMIZED_RANGES
+    scalars = {"light.ambient": photo.light.ambient, "light.diffuse": photo.light.diffuse,
+               "light.specular": photo.light.specular, "camera.gamma": photo.camera.gamma,
+               "camera.vignetting": photo.camera.vignetting, "camera.blur_sigma": photo.camera.blur_sigma,
+               "camera.noise_std": photo.camera.noise_std, "camera.jpeg_quality": photo.camera.jpeg_quality}
+    for key, value in scalars.items():
+        assert _outside(value, *ranges[key]), key
+    assert all(_outside(g, *ranges["camera.color_cast"]) for g in photo.camera.color_cast)
+    assert _outside(min(photo.light.color), *ranges["light.color"])
+    assert all(_outside(c, *ranges["background"]) for c in photo.background)
+    # the ranges are what the sampler really draws from: 200 samples stay inside them and miss the photo values
+    looks = [RandomizedLooks(pool_size=2).sample(np.random.default_rng(s)) for s in range(200)]
+    drawn = {
+        "light.ambient": [lk.light.ambient for lk in looks], "light.diffuse": [lk.light.diffuse for lk in looks],
+        "light.specular": [lk.light.specular for lk in looks], "camera.gamma": [lk.camera.gamma for lk in looks],
+        "camera.vignetting": [lk.camera.vignetting for lk in looks],
+        "camera.blur_sigma": [lk.camera.blur_sigma for lk in looks if lk.camera.blur_sigma > 0],
+        "camera.noise_std": [lk.camera.noise_std for lk in looks],
+        "camera.jpeg_quality": [lk.camera.jpeg_quality for lk in looks if lk.camera.jpeg_quality is not None],
+        "camera.color_cast": [g for lk in looks for g in lk.camera.color_cast],
+        "light.color": [c for lk in looks for c in lk.light.color],
+        "background": [c for lk in looks for c in lk.background],
+    }
+    for key, values in drawn.items():
+        lo, hi = ranges[key]
+        assert lo <= min(values) and max(values) <= hi, key
+        if key in scalars:
+            assert _outside(scalars[key], min(values), max(values)), key
+
+
+def test_real_lies_inside_the_randomized_ranges():
+    real, ranges = get_look("real"), RANDOMIZED_RANGES
+    values = {"light.ambient": [real.light.ambient], "light.diffuse": [real.light.diffuse],
+              "light.specular": [real.light.specular], "light.color": real.light.color,
+              "camera.color_cast": real.camera.color_cast, "camera.gamma": [real.camera.gamma],
+              "camera.vignetting": [real.camera.vignetting], "camera.blur_sigma": [real.camera.blur_sigma],
+              "camera.noise_std": [real.camera.noise_std], "camera.jpeg_quality": [real.camera.jpeg_quality],
+              "background": real.background}
+    for key, vals in values.items():
+        assert all(not _outside(v, *ranges[key]) for v in vals), key
+    lo, hi = ranges["light.direction"]
+    assert all(a <= d <= b for a, d, b in zip(lo, real.light.direction, hi, strict=True))
+
+
+def test_default_pool_excludes_the_target_looks_textures():
+    pool = RandomizedLooks()
+    pool.check_excludes()  # TARGET_LOOKS
+    pool.check_excludes("real", "photo", "sim")
+    pool_digests = {image_digest(p) for p in pool.pool()}
+    for name in ("real", "photo"):
+        look = get_look(name)
+        for key in ("floor", "walls", "chair", "obstacles"):
+            assert image_digest(texture_path(getattr(look, key).texture)) not in pool_digests
+
+
+def test_a_pool_holding_a_target_texture_fails(tmp_path):
+    with pytest.raises(LookError, match=r"'photo' look's walls\.texture 'builtin:photo_brick'"):
+        RandomizedLooks(pool_size=2, extra_textures=("builtin:photo_brick",)).check_excludes()
+    # a copy under another name (re-encoded, same pixels) is caught too
+    copy = tmp_path / "my_floor.bmp"
+    cv2.imwrite(str(copy), cv2.imread(str(texture_path("builtin:oak_floor"))))
+    pool = RandomizedLooks(pool_size=2, extra_textures=(str(copy),))
+    assert pool.pool()[-1] == copy and len(pool.pool()) == 3
+    with pytest.raises(LookError, match=r"'real' look's floor\.texture.*my_floor\.bmp"):
+        pool.check_excludes("real")
+    pool.check_excludes("photo")
+    # a target look from a file, with its own texture file
+    cv2.imwrite(str(tmp_path / "lab.png"), np.full((8, 8, 3), 77, np.uint8))
+    (tmp_path / "lab.yaml").write_text(yaml.safe_dump({"name": "lab", "chair": {"texture": "lab.png"}}))
+    RandomizedLooks(pool_size=2).check_excludes(tmp_path / "lab.yaml")
+    with pytest.raises(LookError, match=r"'lab' look's chair\.texture"):
+        RandomizedLooks(pool_size=2, extra_textures=(str(tmp_path / "lab.png"),)).check_excludes(tmp_path / "lab.yaml")
+    with pytest.raises(LookError, match="look sampler"):
+        RandomizedLooks(pool_size=2).check_excludes("randomized")
+
+
+def test_missing_scikit_image_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOGGLES_GYM_CACHE", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "skimage.data", None)
+    with pytest.raises(MissingPackageError, match=r"scikit-image.*pip install"):
+        render_texture("photo_grass", 16)
+    with pytest.raises(LookError, match=r"builtin:photo_grass.*scikit-image"):
+        texture_path("builtin:photo_grass")
+    assert texture_path("builtin:plaster").is_file()  # procedural textures do not need it

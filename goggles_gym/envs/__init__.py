@@ -19,6 +19,7 @@ __all__ = ["ACTION_NAMES", "BUILTIN_LOOKS", "CLASSES", "CameraEffects", "ChairNa
 ENV_IDS = {
     "GogglesGym/ChairNav-v0": {},
     "GogglesGym/ChairNavReal-v0": {"look": "real"},
+    "GogglesGym/ChairNavPhoto-v0": {"look": "photo"},
     "GogglesGym/ChairNavRandomized-v0": {"look": "randomized"},
 }
 

@@ -5,8 +5,12 @@ look decides only materials, light and camera effects. So the same seed renders 
 every look, with identical label maps (a chair mesh changes the chair's silhouette, nothing else).
 
 Built-in looks: ``sim`` (plain colours, the training look), ``real`` (generated photographic
-textures, another light, camera effects: a stand-in for a real camera) and ``randomized`` (a new
-random look every reset, for the domain-randomization baseline).
+textures, another light, camera effects: a stand-in for a real camera), ``photo`` (photographs as
+textures, light and camera effects outside the randomized ranges: a harder stand-in) and
+``randomized`` (a new random look every reset, for the domain-randomization baseline).
+
+``real`` lies inside :data:`RANDOMIZED_RANGES` and its textures come from the same procedural
+generators as the randomization pool, so domain randomization covers it; ``photo`` does not.
 
 >>> look = get_look("real")
 >>> look.floor.texture
@@ -18,13 +22,16 @@ True
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+import cv2
 import numpy as np
 import yaml
 
@@ -169,8 +176,19 @@ MATERIALS = ("floor", "walls", "chair", "obstacles")
 def texture_path(texture: str) -> Path:
     """The image file behind a material's ``texture`` value (generating a built-in one if needed)."""
     if texture.startswith(BUILTIN_PREFIX):
-        return texture_file(texture[len(BUILTIN_PREFIX) :])
+        try:
+            return texture_file(texture[len(BUILTIN_PREFIX) :])
+        except ImportError as exc:
+            raise LookError(f"texture {texture!r}: {exc}") from exc
     return Path(texture)
+
+
+def image_digest(path: str | os.PathLike) -> str:
+    """A hash of an image file's decoded pixels (RGB, shape included): equal for equal images in any file or format."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise LookError(f"could not read texture image {path} (give a PNG or JPEG image)")
+    return hashlib.sha256(repr(img.shape).encode() + img.tobytes()).hexdigest()
 
 
 # --- building dataclasses from untrusted dicts ------------------------------------------------
@@ -250,47 +268,125 @@ REAL = Look(
 )
 
 
+# PHOTO: photographs (skimage.data) as textures; each light / camera value's place relative to RANDOMIZED_RANGES
+# is noted. A warm light shot with a too-cold white balance, a dim ambient lifted by a strong gamma, a cheap lens.
+PHOTO = Look(
+    name="photo",
+    background=(0.06, 0.05, 0.05),  # a dark ceiling: below background 0.1..1.0
+    floor=Material((0.55, 0.47, 0.40, 1.0), "builtin:photo_gravel"),  # gravel photograph, tinted warm
+    walls=Material((0.75, 0.82, 0.92, 1.0), "builtin:photo_brick"),  # brick photograph, pale blue-grey
+    chair=Material((1.0, 0.75, 0.65, 1.0), "builtin:photo_orange_fabric"),  # orange suit fabric photograph, redder
+    obstacles=Material((0.40, 0.45, 0.55, 1.0), "builtin:photo_wood"),  # wooden table photograph, dark grey
+    light=Light(
+        direction=(1.0, 0.5, 2.0),  # inside light.direction (the default direction)
+        color=(1.0, 0.9, 0.62),  # warm: blue below 0.7..1.0 (red and green inside)
+        ambient=0.2,  # below 0.3..0.8
+        diffuse=0.9,  # above 0.2..0.7
+        specular=0.45,  # above 0.0..0.3
+        shadows=True,  # both are drawn
+    ),
+    camera=CameraEffects(
+        color_cast=(0.78, 0.79, 1.22),  # a cold white balance: every gain outside 0.8..1.2
+        gamma=1.8,  # above 0.7..1.4 (lifts the dim room)
+        vignetting=0.6,  # above 0.0..0.5
+        blur_sigma=1.1,  # above 0.3..1.0 (or 0)
+        noise_std=9.0,  # above 0.0..8.0
+        jpeg_quality=28,  # below 30..94 (or none)
+    ),
+)
+
+#: The ranges :meth:`RandomizedLooks.sample` draws from, uniformly (per channel for colours), the single source
+#: of truth for them. Half the draws have no blur (0) and half no JPEG compression (``None``).
+RANDOMIZED_RANGES: Mapping[str, tuple[Any, Any]] = types.MappingProxyType({
+    "background": (0.1, 1.0),
+    "material.color": (0.05, 1.0),
+    "light.direction": ((-2.0, -2.0, 0.5), (2.0, 2.0, 3.0)),
+    "light.color": (0.7, 1.0),
+    "light.ambient": (0.3, 0.8),
+    "light.diffuse": (0.2, 0.7),
+    "light.specular": (0.0, 0.3),
+    "camera.color_cast": (0.8, 1.2),
+    "camera.gamma": (0.7, 1.4),
+    "camera.vignetting": (0.0, 0.5),
+    "camera.blur_sigma": (0.3, 1.0),
+    "camera.noise_std": (0.0, 8.0),
+    "camera.jpeg_quality": (30, 94),  # inclusive
+})
+
+#: The built-in target looks that the randomization pool must not hold a texture of.
+TARGET_LOOKS = ("real", "photo")
+
+
 @dataclass(frozen=True)
 class RandomizedLooks:
     """Domain randomization: draws a new random :class:`Look` from an RNG (one per reset).
 
-    Colours, textures (from a pool of generated random textures, never the ``real`` look's own),
-    light and camera effects vary; geometry does not.
+    Colours, textures (from :meth:`pool`: generated random textures plus ``extra_textures``, never a
+    target look's own, see :meth:`check_excludes`), light and camera effects vary within
+    :data:`RANDOMIZED_RANGES`; geometry does not.
     """
 
     name: str = "randomized"
     texture_probability: float = 0.5
     pool_size: int = 24
     pool_seed: int = 12345
+    extra_textures: tuple[str, ...] = ()  # more pool textures: image paths or builtin:NAME
+
+    def pool(self) -> list[Path]:
+        """The texture files the sampler draws from: ``pool_size`` generated ones, then ``extra_textures``."""
+        return [*random_texture_files(self.pool_size, self.pool_seed), *map(texture_path, self.extra_textures)]
+
+    def check_excludes(self, *targets: LookSpec) -> None:
+        """Raise :class:`LookError` naming any texture of a target look (default :data:`TARGET_LOOKS`) in the pool.
+
+        Textures are compared by decoded pixels (:func:`image_digest`), so a copy under another name counts.
+        """
+        pool = {image_digest(path): path for path in self.pool()}
+        for spec in targets or TARGET_LOOKS:
+            look = get_look(spec)
+            if not isinstance(look, Look):
+                raise LookError(f"check_excludes: target {look_name(spec)!r} is a look sampler, not a fixed look")
+            for key in MATERIALS:
+                tex = getattr(look, key).texture
+                if tex is None:
+                    continue
+                hit = pool.get(image_digest(texture_path(tex)))
+                if hit is not None:
+                    raise LookError(
+                        f"the randomization pool holds the {look.name!r} look's {key}.texture {tex!r} "
+                        f"(same pixels as pool file {hit}); remove it from the pool"
+                    )
 
     def sample(self, rng: np.random.Generator) -> Look:
         """One random look, decided by ``rng`` alone."""
-        pool = random_texture_files(self.pool_size, self.pool_seed)
+        pool = self.pool()
+        R = RANDOMIZED_RANGES
 
         def material() -> Material:
-            color = (*rng.uniform(0.05, 1.0, 3).tolist(), 1.0)
+            color = (*rng.uniform(*R["material.color"], 3).tolist(), 1.0)
             tex = str(pool[int(rng.integers(len(pool)))]) if rng.random() < self.texture_probability else None
             return Material(tuple(color), tex)
 
         light = Light(
-            direction=tuple(rng.uniform([-2.0, -2.0, 0.5], [2.0, 2.0, 3.0]).tolist()),
-            color=tuple(rng.uniform(0.7, 1.0, 3).tolist()),
-            ambient=float(rng.uniform(0.3, 0.8)),
-            diffuse=float(rng.uniform(0.2, 0.7)),
-            specular=float(rng.uniform(0.0, 0.3)),
+            direction=tuple(rng.uniform(*R["light.direction"]).tolist()),
+            color=tuple(rng.uniform(*R["light.color"], 3).tolist()),
+            ambient=float(rng.uniform(*R["light.ambient"])),
+            diffuse=float(rng.uniform(*R["light.diffuse"])),
+            specular=float(rng.uniform(*R["light.specular"])),
             shadows=bool(rng.random() < 0.5),
         )
+        jpeg_lo, jpeg_hi = R["camera.jpeg_quality"]
         camera = CameraEffects(
-            color_cast=tuple(rng.uniform(0.8, 1.2, 3).tolist()),
-            gamma=float(rng.uniform(0.7, 1.4)),
-            vignetting=float(rng.uniform(0.0, 0.5)),
-            blur_sigma=float(rng.choice([0.0, rng.uniform(0.3, 1.0)])),
-            noise_std=float(rng.uniform(0.0, 8.0)),
-            jpeg_quality=int(rng.integers(30, 95)) if rng.random() < 0.5 else None,
+            color_cast=tuple(rng.uniform(*R["camera.color_cast"], 3).tolist()),
+            gamma=float(rng.uniform(*R["camera.gamma"])),
+            vignetting=float(rng.uniform(*R["camera.vignetting"])),
+            blur_sigma=float(rng.choice([0.0, rng.uniform(*R["camera.blur_sigma"])])),
+            noise_std=float(rng.uniform(*R["camera.noise_std"])),
+            jpeg_quality=int(rng.integers(jpeg_lo, jpeg_hi + 1)) if rng.random() < 0.5 else None,
         )
         return Look(
             name="randomized",
-            background=tuple(rng.uniform(0.1, 1.0, 3).tolist()),
+            background=tuple(rng.uniform(*R["background"], 3).tolist()),
             floor=material(),
             walls=material(),
             chair=material(),
@@ -300,7 +396,9 @@ class RandomizedLooks:
         )
 
 
-BUILTIN_LOOKS: dict[str, Look | RandomizedLooks] = {"sim": SIM, "real": REAL, "randomized": RandomizedLooks()}
+BUILTIN_LOOKS: dict[str, Look | RandomizedLooks] = {
+    "sim": SIM, "real": REAL, "photo": PHOTO, "randomized": RandomizedLooks()
+}
 
 LookSpec = str | os.PathLike | Look | RandomizedLooks
 
