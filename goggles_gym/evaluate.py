@@ -1,12 +1,14 @@
 """``python -m goggles_gym.evaluate``: No-Goggles vs CycleGAN vs VR-Goggles, closed loop, with a report.
 
     python -m goggles_gym.evaluate --policy runs/x/policy --look real \\
-        --cyclegan runs/x/translators/cyclegan/translator.pt \\
-        --vr-goggles runs/x/translators/vr-goggles/translator.pt \\
+        --cyclegan runs/x/translators/cyclegan/seed{0,1,2}/translator.pt \\
+        --vr-goggles runs/x/translators/vr-goggles/seed{0,1,2}/translator.pt \\
         --goggles cyclegan+shift=runs/x/translators/cyclegan+shift/translator.pt \\
         --dr-policy runs/x/policy_dr --segnet runs/x/segnet/eval.pt --out runs/x/report
 
-Every condition (sim oracle, no goggles, each goggles, the DR policy) runs the same seeded episodes.
+Every condition (sim oracle, no goggles, each goggles over its translator seeds, the DR policy on the target and in
+its own looks) runs the same seeded episodes; every goggles row is tested against CycleGAN and against no goggles
+(exact McNemar on the paired episodes).
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m goggles_gym.evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataclass_args(ap, EvaluateConfig)
+    ap.add_argument("--cyclegan", nargs="+", default=None, metavar="TRANSLATOR",
+                    help="CycleGAN translator file(s), one per translator seed")
+    ap.add_argument("--vr-goggles", nargs="+", default=None, metavar="TRANSLATOR",
+                    help="VR-Goggles translator file(s), one per translator seed")
     ap.add_argument("--goggles", action="append", default=None, metavar="NAME=PATH",
-                    help="more goggles (ablations), repeatable")
+                    help="more goggles (ablations), repeatable; the same NAME again is another translator seed")
     return ap
 
 
@@ -44,18 +50,21 @@ def evaluate_main(argv: Sequence[str] | None = None) -> None:
 
 
 def print_table(summaries: Sequence[dict]) -> None:
-    """The results as an aligned text table."""
-    print(f"{'condition':22s} {'success':>8s} {'95% CI':>13s} {'SPL':>5s} {'len':>6s} {'mIoU':>6s} {'L1':>6s} "
-          f"{'shift':>6s} {'fps':>6s}")
+    """The results as an aligned text table (a goggles row: mean over translator seeds, min-max, p-values)."""
+    print(f"{'condition':34s} {'success':>8s} {'min-max':>9s} {'95% CI':>10s} {'p vs CG':>8s} {'p vs raw':>8s} "
+          f"{'mIoU':>6s} {'L1':>6s} {'shift':>6s}")
+
     def f(s: dict, key: str, spec: str) -> str:
         v = s.get(key)
-        return "" if v is None else format(v, spec)
+        return "" if v is None or isinstance(v, str) else format(v, spec)
 
     for s in summaries:
         lo, hi = s["success_ci95"]
-        print(f"{s['condition']:22s} {s['success_rate']:8.0%} {f'{lo:.0%}-{hi:.0%}':>13s} {s['spl']:5.2f} "
-              f"{s['mean_length']:6.1f} {f(s, 'miou', '.3f'):>6s} {f(s, 'paired_l1', '.1f'):>6s} "
-              f"{f(s, 'shift', '.2f'):>6s} {f(s, 'frames_per_s', '.0f'):>6s}")
+        spread = f"{s['success_min']:.0%}-{s['success_max']:.0%}" if s.get("n_seeds", 1) > 1 else ""
+        name = s["condition"] + (" (under-trained)" if s.get("under_trained") else "")
+        print(f"{name:34s} {s['success_rate']:8.0%} {spread:>9s} {f'{lo:.0%}-{hi:.0%}':>10s} "
+              f"{f(s, 'p_vs_cyclegan', '.3f'):>8s} {f(s, 'p_vs_no_goggles', '.3f'):>8s} {f(s, 'miou', '.3f'):>6s} "
+              f"{f(s, 'paired_l1', '.1f'):>6s} {f(s, 'shift', '.2f'):>6s}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,7 +22,8 @@ def write_tables(out: str | os.PathLike, summaries: Sequence[dict[str, Any]], ex
     out = Path(out)
     atomic_write_text(out / "results.json", json.dumps({"conditions": list(summaries), **extra}, indent=2,
                                                        default=float))
-    keys = ["condition", "episodes", "successes", "success_rate", "ci95_low", "ci95_high", "spl", "mean_length",
+    keys = ["condition", "episodes", "n_seeds", "successes", "success_rate", "success_min", "success_max",
+            "ci95_low", "ci95_high", "interval", "p_vs_cyclegan", "p_vs_no_goggles", "spl", "mean_length",
             "mean_collisions", "miou", "paired_l1", "shift", "frames_per_s"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
@@ -48,6 +49,10 @@ def success_chart(path: str | os.PathLike, summaries: Sequence[dict[str, Any]], 
     fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 3.6), dpi=120)
     colors = plt.cm.tab10(np.arange(len(names)) % 10)
     ax.bar(names, rates * 100, yerr=np.stack([lo, hi]) * 100, capsize=6, color=colors)
+    for i, s in enumerate(summaries):  # each translator seed's own success, over the mean's bar
+        per_seed = [p["success_rate"] * 100 for p in s.get("per_seed", [])]
+        if len(per_seed) > 1:
+            ax.plot([i] * len(per_seed), per_seed, "o", color="black", markersize=3.5, zorder=3)
     for i, r in enumerate(rates):
         ax.text(i, (r + hi[i]) * 100 + 2, f"{r:.0%}", ha="center", va="bottom", fontsize=9)  # above the CI cap
     oracle = [s["success_rate"] for s in summaries if s["condition"] == "sim oracle"]
@@ -105,22 +110,42 @@ def side_by_side_video(path: str | os.PathLike, columns: Sequence[Sequence[np.nd
     return Path(path)
 
 
+def _pct(v: Any) -> str:
+    return "" if v is None else f"{v:.0%}"
+
+
+def _p(v: Any) -> str:
+    if v is None:
+        return ""
+    return "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
 def markdown_report(summaries: Sequence[dict[str, Any]], title: str, header: str, images: Sequence[str],
                     videos: Sequence[str]) -> str:
-    """``report.md``: the chart (``images[0]``) first, how it was made, the table, the other images
-    (frame strips) and links to the videos."""
+    """``report.md``: the chart (``images[0]``) first, how it was made, the table (a goggles method's
+    success is its mean over translator seeds, each seed's beside it, with the paired tests), the
+    other images (frame strips) and links to the videos."""
     lines = [f"# {title}", ""]
     lines += [f"![{Path(i).stem}]({i})" for i in images[:1]]
-    lines += ["", header, "", "| condition | success | 95% CI | SPL | mean length | collisions | mIoU | "
-              "L1 to sim | shift | frames/s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", header, "", "| condition | success | per translator seed | min-max | 95% CI | p vs CycleGAN | "
+              "p vs no goggles | SPL | mean length | collisions | mIoU | L1 to sim | shift | frames/s |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def fmt(v: Any, spec: str) -> str:
-        return "" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
+        return "" if v is None or isinstance(v, str) or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
 
     for s in summaries:
         lo, hi = s["success_ci95"]
-        lines.append(f"| {s['condition']} | {s['success_rate']:.0%} ({s['successes']}/{s['episodes']}) | "
-                     f"{lo:.0%}-{hi:.0%} | {s['spl']:.2f} | {s['mean_length']:.1f} | {s['mean_collisions']:.2f} | "
+        seeds = s.get("per_seed", [])
+        if seeds:
+            success = f"{s['success_rate']:.0%}" + (" (one draw)" if len(seeds) == 1 else f" (mean of {len(seeds)})")
+            spread = "" if len(seeds) == 1 else f"{s['success_min']:.0%}-{s['success_max']:.0%}"
+        else:
+            success, spread = f"{s['success_rate']:.0%} ({s['successes']}/{s['episodes']})", ""
+        name = s["condition"] + (" (under-trained)" if s.get("under_trained") else "")
+        lines.append(f"| {name} | {success} | {' / '.join(_pct(p['success_rate']) for p in seeds)} | {spread} | "
+                     f"{lo:.0%}-{hi:.0%} | {_p(s.get('p_vs_cyclegan'))} | {_p(s.get('p_vs_no_goggles'))} | "
+                     f"{s['spl']:.2f} | {s['mean_length']:.1f} | {s['mean_collisions']:.2f} | "
                      f"{fmt(s.get('miou'), '.3f')} | {fmt(s.get('paired_l1'), '.1f')} | {fmt(s.get('shift'), '.2f')} | "
                      f"{fmt(s.get('frames_per_s'), '.0f')} |")
     lines.append("")

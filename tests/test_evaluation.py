@@ -1,10 +1,20 @@
 import dataclasses
+import json
 
 import pytest
 import torch
 
 from goggles_gym.evaluate import main
-from goggles_gym.evaluation import ConditionResult, Episode, EvaluateConfig, evaluate, run_condition, wilson_interval
+from goggles_gym.evaluation import (
+    ConditionResult,
+    Episode,
+    EvaluateConfig,
+    evaluate,
+    mcnemar_exact,
+    run_condition,
+    seed_summary,
+    wilson_interval,
+)
 from goggles_gym.policies import PolicyTrainConfig, load_policy
 from goggles_gym.policies.training import train_policy
 
@@ -81,19 +91,63 @@ def translator_files(tmp_path_factory):
 
 
 def test_evaluate_writes_the_report_with_paired_seeds(tiny_policy, translator_files, tmp_path):
-    config = EvaluateConfig(policy=str(tiny_policy.path), out=str(tmp_path), cyclegan=str(translator_files["fits"]),
+    config = EvaluateConfig(policy=str(tiny_policy.path), out=str(tmp_path), cyclegan=[str(translator_files["fits"])],
                             goggles=[f"cyclegan+shift={translator_files['fits']}"], dr_policy=str(tiny_policy.path),
                             episodes=2, metric_frames=4, strip_frames=2, progress_bar=False)
     summaries = evaluate(config)
     assert [s["condition"] for s in summaries] == ["sim oracle", "no goggles", "cyclegan", "cyclegan+shift",
-                                                   "domain randomization"]
-    assert all([e["seed"] for e in s["per_episode"]] == [2_000_000, 2_000_001] for s in summaries)
+                                                   "domain randomization", "domain randomization (own looks)"]
+    results = json.loads((tmp_path / "results.json").read_text())
+    for runs in results["per_episode"].values():
+        assert all([e["seed"] for e in r["episodes"]] == [2_000_000, 2_000_001] for r in runs)
+    assert results["metric_episodes"] == [3_000_000 + i for i in range(4)]
     by_name = {s["condition"]: s for s in summaries}
     assert by_name["cyclegan"]["frames_per_s"] > 0 and by_name["cyclegan"]["shift"] >= 0
+    assert by_name["cyclegan"]["one_draw"] and by_name["cyclegan"]["interval"] == "Wilson (one draw)"
     assert "miou" not in by_name["cyclegan"]  # no --segnet: mIoU is left out, not made up
     assert by_name["sim oracle"]["paired_l1"] == 0.0 and by_name["no goggles"]["paired_l1"] > 0
+    # the same translator under two names: identical episodes, so the paired test finds no difference
+    assert by_name["cyclegan+shift"]["p_vs_cyclegan"] == 1.0 and by_name["cyclegan"]["p_vs_cyclegan"] is None
+    assert by_name["cyclegan"]["p_vs_no_goggles"] is not None
+    # the DR policy here is the sim policy: in its own look (sim) it is the sim oracle
+    assert by_name["domain randomization (own looks)"]["success_rate"] == by_name["sim oracle"]["success_rate"]
+    assert by_name["domain randomization"]["under_trained"] == (by_name["sim oracle"]["success_rate"] < 0.8)
     for name in ("report.md", "results.json", "results.csv", "success.png", "strips.png", "episode_cyclegan.mp4"):
         assert (tmp_path / name).is_file(), name
+    assert "one draw" in (tmp_path / "report.md").read_text()
+
+
+def test_translator_seeds_give_a_mean_with_per_seed_figures(tiny_policy, translator_files, tmp_path):
+    fits = str(translator_files["fits"])
+    config = EvaluateConfig(policy=str(tiny_policy.path), out=str(tmp_path), cyclegan=[fits, fits],
+                            vr_goggles=[fits, fits], translator_seeds=2, episodes=3, metric_frames=2,
+                            strip_frames=1, videos=False, progress_bar=False)
+    by_name = {s["condition"]: s for s in evaluate(config)}
+    vr = by_name["vr-goggles"]
+    assert vr["n_seeds"] == 2 and len(vr["per_seed"]) == 2 and not vr["one_draw"]
+    assert vr["success_rate"] == pytest.approx(sum(p["success_rate"] for p in vr["per_seed"]) / 2)
+    assert vr["success_min"] <= vr["success_rate"] <= vr["success_max"]
+    assert vr["paired_tests"]["cyclegan"]["pairs"] == 6 and len(vr["paired_tests"]["cyclegan"]["per_seed_p"]) == 2
+    text = (tmp_path / "report.md").read_text()
+    assert "(mean of 2)" in text and "p vs CycleGAN" in text
+    with pytest.raises(ValueError, match="translator-seeds 3.*cyclegan \\(2\\)"):
+        evaluate(dataclasses.replace(config, translator_seeds=3))
+
+
+def test_mcnemar_exact_and_seed_summary():
+    a = [True] * 8 + [False] * 12
+    b = [False] * 8 + [False] * 12
+    r = mcnemar_exact(a, b)
+    assert (r["a_only"], r["b_only"]) == (8, 0) and r["p_value"] == pytest.approx(2 * 0.5**8)
+    assert mcnemar_exact(a, a)["p_value"] == 1.0
+    assert mcnemar_exact([True, False, True], [False, True, True])["p_value"] == 1.0  # one discordant pair each way
+    with pytest.raises(ValueError, match="equal-length"):
+        mcnemar_exact([True], [True, False])
+    one = seed_summary([0.5])
+    assert one["ci"] is None and one["mean"] == 0.5
+    three = seed_summary([0.1, 0.5, 0.9])
+    assert three["ci"][0] == 0.0 and three["ci"][1] == 1.0 and three["mean"] == pytest.approx(0.5)
+    assert seed_summary([0.4, 0.5, 0.6])["ci"] == pytest.approx([0.5 - 0.2484, 0.5 + 0.2484], abs=1e-3)
 
 
 def test_evaluate_rejects_a_translator_of_the_wrong_size_before_running(tiny_policy, translator_files, tmp_path,

@@ -11,6 +11,10 @@ SUMMARIES = [
      "spl": 0.7, "mean_length": 30.0, "mean_collisions": 0.1},
     {"condition": "no goggles", "episodes": 10, "successes": 1, "success_rate": 0.1, "success_ci95": [0.02, 0.4],
      "spl": 0.05, "mean_length": 90.0, "mean_collisions": 2.0, "miou": 0.2, "paired_l1": 60.0},
+    {"condition": "vr-goggles", "episodes": 10, "successes": 11, "success_rate": 0.55, "success_ci95": [0.0, 1.0],
+     "success_min": 0.4, "success_max": 0.7, "n_seeds": 2, "p_vs_cyclegan": None, "p_vs_no_goggles": 0.0004,
+     "per_seed": [{"success_rate": 0.4}, {"success_rate": 0.7}], "spl": 0.3, "mean_length": 50.0,
+     "mean_collisions": 1.0},
 ]
 
 
@@ -31,4 +35,5 @@ def test_tables_chart_strip_video_and_markdown(tmp_path):
         n += 1
     assert n == 3
     md = markdown_report(SUMMARIES, "Title", "how", ["success.png"], ["ep.mp4"])
-    assert "| no goggles | 10% (1/10) | 2%-40% |" in md and "![success](success.png)" in md
+    assert "| no goggles | 10% (1/10) |  |  | 2%-40% |" in md and "![success](success.png)" in md
+    assert "| vr-goggles | 55% (mean of 2) | 40% / 70% | 40%-70% | 0%-100% |  | <0.001 |" in md

@@ -3,7 +3,8 @@
 Layout::
 
     COLLECTION/
-      manifest.json        format, source, look, size, count, seed, has_labels, classes
+      manifest.json        format, source, look, size, count, seed, has_labels, classes,
+                           frame_episodes (each frame's episode seed, env collections)
       rgb/000000.png ...   uint8 RGB frames
       labels/000000.png    single-channel class maps (sim collections: training targets)
       eval_labels/...      class maps of real collections: kept apart, for measuring only
@@ -79,10 +80,13 @@ class CollectionWriter:
         self.size = tuple(size)
         self.count = 0
         self.has_labels = False
+        self.episodes: list[int] = []
 
-    def add(self, rgb: np.ndarray, labels: np.ndarray | None = None) -> None:
-        """Append one uint8 RGB frame (and optionally its class map)."""
+    def add(self, rgb: np.ndarray, labels: np.ndarray | None = None, episode: int | None = None) -> None:
+        """Append one uint8 RGB frame (and optionally its class map and the seed of its episode)."""
         check_frames(rgb, "frame", self.size)
+        if episode is not None:
+            self.episodes.append(int(episode))
         name = f"{self.count:06d}.png"
         if not cv2.imwrite(str(self.path / "rgb" / name), np.ascontiguousarray(rgb[..., ::-1])):
             raise OSError(f"could not write {self.path / 'rgb' / name}")
@@ -97,6 +101,11 @@ class CollectionWriter:
         if self.count == 0:
             raise FrameCollectionError(f"no frames were written to {self.path}")
         self.meta.update(count=self.count, has_labels=self.has_labels)
+        if self.episodes:
+            if len(self.episodes) != self.count:
+                raise FrameCollectionError(f"{self.path}: {len(self.episodes)} episode seeds for {self.count} frames; "
+                                           "give every frame's episode or none")
+            self.meta["frame_episodes"] = self.episodes
         atomic_write_text(self.path / MANIFEST, json.dumps(self.meta, indent=2))
         return self.path
 

@@ -4,6 +4,7 @@ OpenCV capture (video file, camera index, stream URL)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,16 @@ def episode_seeds(seed: int, count: int) -> list[int]:
 
 def collect_from_env(out: str | os.PathLike, look: LookSpec, count: int, seed: int, *, domain: str | None = None,
                      policy: Any = None, epsilon: float = 0.2, sticky: float = 0.8,
-                     env_kwargs: dict[str, Any] | None = None, progress: bool = True) -> Path:
+                     env_kwargs: dict[str, Any] | None = None, progress: bool = True,
+                     episodes: Sequence[int] | None = None) -> Path:
     """Save ``count`` frames of ChairNav in ``look`` to a new collection at ``out``.
 
     Actions come from ``policy`` (anything with ``predict(obs) -> action``; a random action with
     probability ``epsilon``) or, without one, are random and repeated with probability ``sticky``
     for coverage. ``domain`` ``sim`` keeps label maps as training targets, ``real`` keeps them apart
-    for measuring only (default: ``sim`` for the sim look, ``real`` otherwise).
+    for measuring only (default: ``sim`` for the sim look, ``real`` otherwise). Episodes start from
+    ``episodes`` in order (a seed plan's block) or, without them, from :func:`episode_seeds` of
+    ``seed``; the manifest's ``frame_episodes`` names each frame's episode seed.
     """
     name = look_name(look)
     domain = domain or ("sim" if name == "sim" else "real")
@@ -42,22 +46,68 @@ def collect_from_env(out: str | os.PathLike, look: LookSpec, count: int, seed: i
                               labels_role="train" if domain == "sim" else "eval",
                               extra={"domain": domain, "policy": getattr(policy, "path", None) and str(policy.path),
                                      "env": env_kwargs or {}})
-    seeds = iter(episode_seeds(seed, count + 1))
-    obs, info = env.reset(seed=next(seeds))
+    seeds = iter(episode_seeds(seed, count + 1) if episodes is None else episodes)
+    episode = _next_episode(seeds)
+    obs, info = env.reset(seed=episode)
     action = 0
     try:
         for _ in tqdm(range(count), desc=f"collecting {name}", disable=not progress):
-            writer.add(obs, info["labels"])
+            writer.add(obs, info["labels"], episode=episode)
             if policy is not None and rng.random() >= epsilon:
                 action = int(np.asarray(policy.predict(obs)).reshape(-1)[0])
             elif policy is not None or rng.random() >= sticky:
                 action = int(rng.integers(3))
             obs, _, terminated, truncated, info = env.step(action)
             if terminated or truncated:
-                obs, info = env.reset(seed=next(seeds))
+                episode = _next_episode(seeds)
+                obs, info = env.reset(seed=episode)
     finally:
         env.close()
     return writer.close()
+
+
+def _next_episode(seeds: Iterator[int]) -> int:
+    seed = next(seeds, None)
+    if seed is None:
+        raise ValueError("the episode seeds ran out before the collection was full; give more episodes")
+    return int(seed)
+
+
+def paired_frames(episodes: Sequence[int], size: int | tuple[int, int], action_seed: int, look: LookSpec = "real",
+                  env_kwargs: dict | None = None) -> dict[str, np.ndarray]:
+    """One frame of ``look`` per episode seed, with its true labels and the true ``sim`` render of the
+    same pose (``real``, ``sim``, ``labels``, and ``episodes``: each frame's episode seed).
+
+    Each frame is a random point of a sticky random walk (actions drawn from ``action_seed``) in a
+    fresh episode; both looks get the same seed and actions, so geometry (and labels) are identical.
+    These pairs of a target look are for measuring only: no translator trains on them.
+    """
+    kwargs = {**(env_kwargs or {}), "image_size": size}
+    target, sim = ChairNav(look=look, **kwargs), ChairNav(look="sim", **kwargs)
+    rng = np.random.default_rng(action_seed)
+    out: dict[str, list] = {"real": [], "sim": [], "labels": [], "episodes": []}
+    action = 0
+    try:
+        for s in episodes:
+            (ro, ri), (so, si) = target.reset(seed=int(s)), sim.reset(seed=int(s))
+            for _ in range(int(rng.integers(0, 30))):
+                action = action if rng.random() < 0.8 else int(rng.integers(3))
+                ro, _, terminated, truncated, ri = target.step(action)
+                so, _, _, _, si = sim.step(action)
+                if terminated or truncated:
+                    break
+            if not np.array_equal(ri["labels"], si["labels"]):  # pragma: no cover - a geometry bug
+                raise AssertionError(f"looks {look} and sim disagree on geometry for seed {s}")
+            out["real"].append(ro)
+            out["sim"].append(so)
+            out["labels"].append(ri["labels"])
+            out["episodes"].append(int(s))
+    finally:
+        target.close()
+        sim.close()
+    if not out["real"]:
+        raise ValueError("paired_frames needs at least one episode seed")
+    return {k: np.stack(v) for k, v in out.items()}
 
 
 def open_capture(source: str | int) -> cv2.VideoCapture:
