@@ -26,8 +26,9 @@ import torch
 
 from goggles_gym import translators
 from goggles_gym.frames import read_collection
-from goggles_gym.frames.sources import collect_from_env
-from goggles_gym.metrics import frames_per_second, mean_iou, paired_frames, paired_l1, predict_labels, shift_consistency
+from goggles_gym.frames.sources import collect_from_env, paired_frames
+from goggles_gym.metrics import frames_per_second, mean_iou, paired_l1, predict_labels, shift_consistency
+from goggles_gym.pipeline.seeds import SeedPlan
 from goggles_gym.translators.io import Translator
 from goggles_gym.translators.networks import ResnetGenerator, init_weights
 from goggles_gym.translators.segmentation import load_segnet, save_segnet, train_segnet
@@ -53,15 +54,17 @@ def main() -> None:
     env_kwargs = {"image_size": args.size}
     print(f"torch threads: {torch.get_num_threads()}, device: cpu, frames per domain: {args.frames}")
 
-    collections = (("sim", "sim", 0, args.frames), ("real", "real", 1, args.frames),
-                   ("sim_eval", "sim", 2, args.frames), ("judge", "randomized", 4, args.judge_frames))
-    for name, look, seed, count in collections:
+    plan = SeedPlan(0)  # every collection, net and the held-out frames from its own block of seeds
+    collections = (("sim", "sim", args.frames), ("real", "real", args.frames), ("sim_eval", "sim", args.frames),
+                   ("judge", "randomized", args.judge_frames))
+    for name, look, count in collections:
         if not (out / "frames" / name / "manifest.json").exists():
-            collect_from_env(out / "frames" / name, look, count, seed, env_kwargs=env_kwargs,
-                             domain="real" if look == "real" else "sim")
+            block = plan.block(f"frames/{name}")
+            collect_from_env(out / "frames" / name, look, count, block.first, env_kwargs=env_kwargs,
+                             domain="real" if look == "real" else "sim", episodes=block.take(count + 1))
     if not (out / SEGNET).exists():
-        save_segnet(out / SEGNET, train_segnet(read_collection(out / "frames" / "sim_eval"), 1000, seed=100,
-                                               device=torch.device("cpu")))
+        save_segnet(out / SEGNET, train_segnet(read_collection(out / "frames" / "sim_eval"), 1000,
+                                               seed=plan.seed_of("segnet/eval"), device=torch.device("cpu")))
     eval_seg = load_segnet(out / SEGNET)
 
     results: dict[str, dict] = {}
@@ -73,7 +76,7 @@ def main() -> None:
             judge = str(frames / "judge") if method == "vr-goggles" else ""
             cfg = translators.TranslatorTrainConfig(real=str(frames / "real"), sim=str(frames / "sim"), out=str(run),
                                                     method=method, resume=(run / "checkpoint.pt").exists(),
-                                                    judge_frames=judge)
+                                                    judge_frames=judge, seed=plan.translator_seed(0))
             if args.iterations:
                 cfg.iterations = args.iterations
             start = time.perf_counter()
@@ -82,7 +85,8 @@ def main() -> None:
                                                             "iterations": res.iterations}))
         results[method] = {"wall": json.loads((run / "wall_time.json").read_text())}
 
-    held = paired_frames(args.heldout, args.size, seed=3)
+    metrics = plan.block("evaluation/metrics")
+    held = paired_frames(metrics.take(args.heldout), args.size, metrics.first)
     real, sim, labels = held["real"], held["sim"], held["labels"]
     rows = {"raw real": real}
     gens = {}
@@ -90,8 +94,8 @@ def main() -> None:
         tr = translators.load(out / method / "translator.pt", device="cpu")
         gens[method] = tr.generator
         rows[method] = np.concatenate([tr(real[i : i + 64]) for i in range(0, len(real), 64)])
-    print(f"\nheld-out: {len(real)} real frames {args.size}x{args.size} (episode seeds from 3), true labels and "
-          "true sim renders of the same poses")
+    print(f"\nheld-out: {len(real)} real frames {args.size}x{args.size} (the seed plan's evaluation/metrics block), "
+          "true labels and true sim renders of the same poses")
     print(f"{'frames':<12} {'mIoU':>6} {'L1 to sim':>10} {'shift':>7}")
     print(f"{'true sim':<12} {mean_iou(predict_labels(eval_seg, sim), labels):6.3f} {0.0:10.2f} {'':>7}")
     for name, frames in rows.items():

@@ -3,17 +3,21 @@ import json
 import pytest
 
 from goggles_gym import translators
-from goggles_gym.pipeline import Pipeline, PipelineConfig, load_pipeline_preset, main
+from goggles_gym.frames import read_collection
+from goggles_gym.pipeline import Pipeline, PipelineConfig, SeedPlan, load_pipeline_preset, main
+from goggles_gym.pipeline import configs as stage_configs
 from goggles_gym.translators.segmentation import load_segnet
 
 TINY = dict(image_size=16, policy_timesteps=64, dr_timesteps=64, policy_eval_freq=0, features_extractor="small",
             frames=24, judge_frames=20, seg_iterations=2, eval_seg_iterations=2, translator_iterations=2,
-            ablations=True, episodes=2, metric_frames=6, progress_bar=False, env={"max_steps": 6},
+            ablations=True, episodes=2, validation_episodes=2, metric_frames=6, progress_bar=False,
+            env={"max_steps": 6},
             policy_hyperparams={"n_steps": 16, "batch_size": 32, "n_epochs": 1},
             translator={"batch_size": 2, "checkpoint_every": 1, "log_every": 1, "image_every": 1,
                         "sim_reader_iterations": 2})
 CONDITIONS = ["sim oracle", "no goggles", "cyclegan", "vr-goggles", "cyclegan+semantic", "cyclegan+shift",
-              "domain randomization"]
+              "domain randomization", "domain randomization (own looks)"]
+STAGES = {"policy", "dr_policy", "frames", "segnet", "translators", "validate", "evaluate"}
 
 
 def tiny(out, **kw):
@@ -31,8 +35,9 @@ def test_runs_end_to_end_with_every_condition_on_the_same_seeds(finished):
     run, report = finished
     results = json.loads((run / "report" / "results.json").read_text())
     assert [c["condition"] for c in results["conditions"]] == CONDITIONS
-    seeds = {name: [e["seed"] for e in eps] for name, eps in results["per_episode"].items()}
+    seeds = {name: [e["seed"] for e in runs[0]["episodes"]] for name, runs in results["per_episode"].items()}
     assert all(s == seeds["sim oracle"] for s in seeds.values()) and len(seeds["sim oracle"]) == 2
+    assert seeds["sim oracle"] == SeedPlan(0).evaluation_episodes(2)
     by_name = {c["condition"]: c for c in results["conditions"]}
     assert 0.0 <= by_name["vr-goggles"]["miou"] <= 1.0 and by_name["cyclegan"]["shift"] >= 0.0
     for name in ("success.png", "strips.png", "results.csv", "episode_vr_goggles.mp4", "episode_sim_oracle.mp4"):
@@ -40,7 +45,10 @@ def test_runs_end_to_end_with_every_condition_on_the_same_seeds(finished):
     text = report.read_text()
     assert "![success](success.png)" in text and "## How this run was made" in text and "| translators |" in text
     state = json.loads((run / "pipeline.json").read_text())
-    assert set(state["stages"]) == {"policy", "dr_policy", "frames", "segnet", "translators", "evaluate"}
+    assert set(state["stages"]) == STAGES
+    validation = json.loads((run / "validation" / "results.json").read_text())
+    assert validation["seeds"] == SeedPlan(0).validation_episodes(2)
+    assert not (run / "validation" / "episode_cyclegan.mp4").exists()
 
 
 def test_judge_learns_from_randomized_looks_and_the_sim_reader_is_shared(finished):
@@ -49,23 +57,84 @@ def test_judge_learns_from_randomized_looks_and_the_sim_reader_is_shared(finishe
     assert json.loads((run / "frames" / "judge" / "manifest.json").read_text())["count"] == TINY["judge_frames"]
     assert load_segnet(run / "segnet" / "judge.pt").notes["weights_averaged"]["to"] == TINY["seg_iterations"]
     for name in ("vr-goggles", "cyclegan+semantic"):
-        config = translators.load(run / "translators" / name / "translator.pt").meta["config"]
+        config = translators.load(run / "translators" / name / "seed0" / "translator.pt").meta["config"]
         assert config["judge_frames"] == str(run / "frames" / "judge") and config["sim_reader"]
         assert config["sim_reader_segnet"] == str(run / "segnet" / "sim_reader.pt")
-        assert not (run / "translators" / name / "segnet_sim.pt").exists()  # the stage's reader, not a new one
+        assert not (run / "translators" / name / "seed0" / "segnet_sim.pt").exists()  # the stage's reader
+
+
+def test_seed_blocks_are_disjoint_down_to_the_frames(finished):
+    """No held-out frame or episode of the report comes from an episode that a training collection,
+    the validation episodes or another block used."""
+    run, _ = finished
+    plan = SeedPlan(0)
+    blocks = [plan.block(n) for n in ("policy", "dr_policy", "frames/sim", "frames/real", "frames/sim_eval",
+                                      "frames/judge", "frames/pairs", "segnet/judge", "segnet/sim_reader",
+                                      "segnet/eval", "translators", "validation", "validation/metrics",
+                                      "evaluation", "evaluation/metrics")]
+    ranges = sorted((b.first, b.first + b.size) for b in blocks)
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(ranges, ranges[1:], strict=False))
+    other = SeedPlan(1)
+    assert all(plan.block(b.name).first + b.size <= other.block(b.name).first for b in blocks)  # runs apart too
+    training = {}
+    for name in ("sim", "real", "sim_eval", "judge"):
+        episodes = read_collection(run / "frames" / name).manifest["frame_episodes"]
+        assert len(episodes) == TINY["judge_frames" if name == "judge" else "frames"]
+        assert {plan.owner(e) for e in episodes} == {f"frames/{name}"}
+        training[name] = set(episodes)
+    assert not set.intersection(*training.values())
+    used = set().union(*training.values())
+    report = json.loads((run / "report" / "results.json").read_text())
+    validation = json.loads((run / "validation" / "results.json").read_text())
+    for results, split in ((report, "evaluation"), (validation, "validation")):
+        assert {plan.owner(e) for e in results["metric_episodes"]} == {f"{split}/metrics"}
+        assert {plan.owner(e) for e in results["seeds"]} == {split}
+        assert not used & (set(results["metric_episodes"]) | set(results["seeds"]))
+    assert not set(report["seeds"]) & set(validation["seeds"])
+    seeds = {translators.load(run / "translators" / v / "seed0" / "translator.pt").meta["config"]["seed"]
+             for v in ("cyclegan", "vr-goggles")}
+    assert seeds == {plan.translator_seed(0)}  # paired repeats: every method's seed 0 shares its seed
+
+
+def test_translator_seeds_train_each_method_with_its_own_seeds(tmp_path):
+    config = tiny(tmp_path, translator_seeds=2, ablations=False, dr_timesteps=0, judge_look="sim",
+                  validation_episodes=0)
+    Pipeline(config, "tiny").run_all()
+    plan = SeedPlan(0)
+    for variant in ("cyclegan", "vr-goggles"):
+        seeds = [translators.load(tmp_path / "translators" / variant / f"seed{k}" / "translator.pt")
+                 .meta["config"]["seed"] for k in range(2)]
+        assert seeds == [plan.translator_seed(0), plan.translator_seed(1)]
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    by_name = {c["condition"]: c for c in results["conditions"]}
+    assert by_name["vr-goggles"]["n_seeds"] == 2 and len(by_name["vr-goggles"]["per_seed"]) == 2
+    assert by_name["vr-goggles"]["p_vs_cyclegan"] is not None and by_name["vr-goggles"]["p_vs_no_goggles"] is not None
+    assert "validate" not in json.loads((tmp_path / "pipeline.json").read_text())["stages"]
 
 
 def test_judge_look_sim_keeps_the_sim_collection(tmp_path):
-    pipeline = Pipeline(tiny(tmp_path, judge_look="sim"), "tiny")
-    assert "judge" not in pipeline._collections() and pipeline._segnets() == ("judge.pt", "eval.pt")
-    config = pipeline._translator_config("vr-goggles")
-    assert config.judge_frames == "" and not config.sim_reader and not config.judge_class_balance
+    config, plan = tiny(tmp_path, judge_look="sim"), SeedPlan(0)
+    assert "judge" not in stage_configs.collections(config, plan)
+    assert list(stage_configs.segnet_configs(config, plan, tmp_path)) == ["judge"]
+    tc = stage_configs.translator_config(config, plan, tmp_path, "vr-goggles", 0)
+    assert tc.judge_frames == "" and not tc.sim_reader and not tc.judge_class_balance
+
+
+def test_bad_settings_fail_before_anything_is_written(tmp_path, capsys):
+    for flags, words in ((["--image-size", "30"], "image_size"), (["--look", str(tmp_path / "nope.yaml")], "nope"),
+                         (["--translator-seeds", "0"], "translator-seeds"), (["--seed", "-1"], "--seed"),
+                         (["--judge-look", "real"], "judge-look")):
+        out = tmp_path / "run"
+        assert main(["--out", str(out), "--no-progress-bar", *flags]) == 2
+        assert words in capsys.readouterr().err
+        assert not out.exists()
+    assert main(["--out", str(tmp_path / "run"), "--no-progress-bar", "--image-size", "32", "--episodes", "0"]) == 2
 
 
 def test_second_run_skips_finished_stages(finished):
     run, _ = finished
     model = run / "policy" / "model.zip"
-    translator = run / "translators" / "vr-goggles" / "translator.pt"
+    translator = run / "translators" / "vr-goggles" / "seed0" / "translator.pt"
     before = model.stat().st_mtime_ns, translator.stat().st_mtime_ns
     Pipeline(tiny(run), "tiny").run_all()
     assert (model.stat().st_mtime_ns, translator.stat().st_mtime_ns) == before
@@ -76,7 +145,7 @@ def test_second_run_skips_finished_stages(finished):
 def test_killed_run_redoes_only_what_is_missing(finished):
     run, _ = finished
     (run / "report" / "results.json").unlink()
-    (run / "translators" / "cyclegan+shift" / "translator.pt").unlink()
+    (run / "translators" / "cyclegan+shift" / "seed0" / "translator.pt").unlink()
     model = run / "policy" / "model.zip"
     before = model.stat().st_mtime_ns
     Pipeline(tiny(run), "tiny").run_all()
@@ -114,12 +183,24 @@ def test_presets_and_bad_names():
         Pipeline(PipelineConfig(out="x"), force=["policies"])
 
 
-def test_paper_preset_sets_the_shift_weight_of_every_translator():
+def test_force_follows_the_declared_reads():
+    from goggles_gym.pipeline.stages import STAGES, to_redo
+
+    assert to_redo(STAGES, ["policy"]) == {"policy", "validate", "evaluate"}
+    assert to_redo(STAGES, ["frames"]) == {"frames", "segnet", "translators", "validate", "evaluate"}
+    assert to_redo(STAGES, ["evaluate"]) == {"evaluate"}
+    assert to_redo(STAGES, ["all"]) == STAGES_SET
+
+
+STAGES_SET = {"policy", "dr_policy", "frames", "segnet", "translators", "validate", "evaluate"}
+
+
+def test_paper_preset_sets_the_shift_weight_of_every_translator(tmp_path):
     preset = load_pipeline_preset("paper")
     preset["translator"]["lambda_shift"] = 1.0  # a caller's change must not leak into the next load
-    config = PipelineConfig(**{**load_pipeline_preset("paper"), "out": "x"})
-    pipe = Pipeline(config, "paper")
-    assert {n: pipe._translator_config(n).lambda_shift for n in pipe.variants()} == {
+    config, plan = PipelineConfig(**{**load_pipeline_preset("paper"), "out": "x"}), SeedPlan(0)
+    tcs = {n: stage_configs.translator_config(config, plan, tmp_path, n, 0) for n in stage_configs.variants(config)}
+    assert {n: tc.lambda_shift for n, tc in tcs.items()} == {
         "cyclegan": 15.0, "vr-goggles": 15.0, "cyclegan+semantic": 15.0, "cyclegan+shift": 15.0}
-    assert pipe._translator_config("cyclegan+shift").shift and not pipe._translator_config("cyclegan").shift
+    assert tcs["cyclegan+shift"].shift and not tcs["cyclegan"].shift
     assert "lambda_shift" not in load_pipeline_preset("quick").get("translator", {})  # quick keeps the default

@@ -1,0 +1,7 @@
+"""``python -m goggles_gym.pipeline``."""
+
+import sys
+
+from goggles_gym.pipeline.cli import main
+
+sys.exit(main())

@@ -1,0 +1,66 @@
+"""``python -m goggles_gym.pipeline``: the whole study in one command, resumable stage by stage.
+
+    python -m goggles_gym.pipeline --preset quick --out runs/quick
+    python -m goggles_gym.pipeline --preset paper --out runs/paper --look my_lab.yaml
+    python -m goggles_gym.pipeline --preset paper --out runs/paper --translator-seeds 3
+    python -m goggles_gym.pipeline --preset paper --out runs/paper --force translators
+
+Stages, each writing into the run folder and skipped when its outputs are there (a killed run picks
+up where it stopped; policies and translators resume from their last checkpoint):
+
+  policy       PPO in the sim look                          policy/model.zip, summary.json
+  dr_policy    the same, in randomized looks (DR baseline)   policy_dr/...
+  frames       unpaired sim, real and sim_eval collections  frames/{sim,real,sim_eval,judge}/manifest.json
+  segnet       the semantic loss's judge and sim reader,    segnet/judge.pt, sim_reader.pt, eval.pt
+               and a separate evaluation net
+  translators  each method x each translator seed           translators/<variant>/seed<k>/translator.pt
+  validate     the conditions on the validation episodes    validation/ (with --validation-episodes N)
+  evaluate     the conditions on the evaluation episodes    report/results.json, report.md, ...
+
+One seed plan (``--seed``) hands every stage its own disjoint block of seeds. ``--force STAGE``
+redoes a stage and every stage that reads its outputs (``--force all``: everything).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+
+from goggles_gym.common.cli import add_dataclass_args, build_config, run_cli
+from goggles_gym.pipeline.config import PipelineConfig, load_pipeline_preset
+from goggles_gym.pipeline.runner import Pipeline
+from goggles_gym.pipeline.stages import STAGE_NAMES
+
+
+def parser() -> argparse.ArgumentParser:
+    """Argument parser of the pipeline CLI."""
+    ap = argparse.ArgumentParser(prog="python -m goggles_gym.pipeline", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="quick",
+                    help="quick (about 7 min on 2 CPU cores), paper (about 50 min a translator seed) or a YAML path")
+    add_dataclass_args(ap, PipelineConfig)
+    ap.add_argument("--force", nargs="+", default=[], metavar="STAGE",
+                    help=f"redo these stages and those that read them: {', '.join(STAGE_NAMES)}, or all")
+    return ap
+
+
+def pipeline_main(argv: Sequence[str] | None = None) -> None:
+    """Parse flags, run the pipeline, print the results table and the report's path."""
+    from goggles_gym.evaluate import print_table
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(argv)
+    config = build_config(PipelineConfig, load_pipeline_preset(args.preset), args)
+    command = "python -m goggles_gym.pipeline " + shlex.join(argv)
+    report = Pipeline(config, args.preset, args.force, command).run_all()
+    results = json.loads((report.parent / "results.json").read_text())
+    print_table(results["conditions"])
+    print(f"report: {report}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; errors become one line and exit status 2."""
+    return run_cli(pipeline_main, argv)

@@ -1,0 +1,117 @@
+"""What each stage builds, as pure functions of the pipeline config, the seed plan and the run folder:
+the policies' training configs, the frame collections, the translators' training configs and the
+evaluations' configs. Nothing here reads or writes a file."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from goggles_gym.evaluation.study import EvaluateConfig
+from goggles_gym.pipeline.config import PipelineConfig
+from goggles_gym.pipeline.seeds import SeedPlan
+from goggles_gym.policies.config import PolicyTrainConfig, load_preset
+from goggles_gym.translators.config import TranslatorTrainConfig
+
+VARIANTS = {"cyclegan": dict(method="cyclegan"), "vr-goggles": dict(method="vr-goggles")}
+ABLATIONS = {"cyclegan+semantic": dict(method="cyclegan", semantic=True),
+             "cyclegan+shift": dict(method="cyclegan", shift=True)}
+POLICY_FOLDERS = {"policy": ("policy", "sim"), "dr_policy": ("policy_dr", "randomized")}
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """One frame collection of the frames stage: its look, domain, size and episodes."""
+
+    name: str
+    look: str
+    domain: str
+    count: int
+    episodes: tuple[int, ...]
+    action_seed: int
+
+
+def variants(c: PipelineConfig) -> dict[str, dict[str, Any]]:
+    """The translator methods this run trains, by name, with their loss switches."""
+    return {**VARIANTS, **(ABLATIONS if c.ablations else {})}
+
+
+def policy_config(c: PipelineConfig, plan: SeedPlan, run: Path, stage: str) -> PolicyTrainConfig:
+    """The training config of the sim policy (``policy``) or the DR baseline (``dr_policy``)."""
+    folder, look = POLICY_FOLDERS[stage]
+    timesteps = c.policy_timesteps if stage == "policy" else c.dr_timesteps
+    preset = load_preset("ppo")
+    hp = {**preset.get("hyperparams", {}), **c.policy_hyperparams}
+    if c.features_extractor != "nature":
+        hp["features_extractor"] = c.features_extractor
+    return PolicyTrainConfig(**{**preset, "out": str(run / folder), "look": look, "timesteps": timesteps,
+                                "seed": plan.seed_of(stage), "device": c.device, "eval_freq": c.policy_eval_freq,
+                                "checkpoint_freq": max(timesteps // 5, 1000), "final_eval_episodes": 0,
+                                "progress_bar": c.progress_bar,
+                                "env": {**preset.get("env", {}), **c.env, "image_size": c.image_size},
+                                "hyperparams": hp})
+
+
+def collections(c: PipelineConfig, plan: SeedPlan) -> dict[str, CollectionSpec]:
+    """The frames stage's collections, each from its own block of episodes: ``sim`` and ``real``
+    (the translators' unpaired data), ``sim_eval`` (the evaluation net's) and, unless the judge reads
+    the sim collection, ``judge`` (the simulator in randomized looks, labelled)."""
+    specs = [("sim", "sim", "sim", c.frames), ("real", c.look, "real", c.frames), ("sim_eval", "sim", "sim", c.frames)]
+    if c.judge_look != "sim":
+        specs.append(("judge", c.judge_look, "sim", c.judge_frames))
+    out = {}
+    for name, look, domain, count in specs:
+        block = plan.block(f"frames/{name}")
+        # A collection ends an episode when it is done or truncated, so it needs at most count + 1.
+        out[name] = CollectionSpec(name, look, domain, count, tuple(block.take(count + 1)), block.first)
+    return out
+
+
+def translator_config(c: PipelineConfig, plan: SeedPlan, run: Path, variant: str, repeat: int) -> TranslatorTrainConfig:
+    """Translator ``variant``'s training config for translator seed ``repeat``: the run's frames, the
+    segnet stage's judge (and sim reader), the seed plan's translator seed, the preset's extras."""
+    frames, segnets = run / "frames", run / "segnet"
+    base = dict(real=str(frames / "real"), sim=str(frames / "sim"),
+                out=str(translator_folder(run, variant, repeat)), iterations=c.translator_iterations,
+                seg_iterations=c.seg_iterations, seed=plan.translator_seed(repeat), device=c.device,
+                segnet=str(segnets / "judge.pt"), progress_bar=c.progress_bar,
+                judge_frames=str(frames / "judge") if c.judge_look != "sim" else "")
+    config = TranslatorTrainConfig(**{**base, **c.translator, **variants(c).get(variant, VARIANTS["vr-goggles"])})
+    if config.sim_reader and not config.sim_reader_segnet:
+        config.sim_reader_segnet = str(segnets / "sim_reader.pt")
+    return config
+
+
+def segnet_configs(c: PipelineConfig, plan: SeedPlan, run: Path) -> dict[str, TranslatorTrainConfig]:
+    """The training configs of the semantic loss's nets (``judge``, and ``sim_reader`` when the
+    translators use one): VR-Goggles' settings, with the seed plan's seed of each net."""
+    vr = translator_config(c, plan, run, "vr-goggles", 0)
+    out = {"judge": dataclasses.replace(vr, seed=plan.seed_of("segnet/judge"))}
+    if vr.sim_reader:
+        out["sim_reader"] = dataclasses.replace(vr, seed=plan.seed_of("segnet/sim_reader"))
+    return out
+
+
+def translator_folder(run: Path, variant: str, repeat: int) -> Path:
+    """``translators/<variant>/seed<k>``: translator seed ``k``'s run folder."""
+    return run / "translators" / variant / f"seed{repeat}"
+
+
+def evaluate_config(c: PipelineConfig, plan: SeedPlan, run: Path, split: str) -> EvaluateConfig:
+    """The closed-loop evaluation on the seed plan's ``evaluation`` block (the report) or its
+    ``validation`` block (for choosing settings; no videos)."""
+    if split not in ("evaluation", "validation"):
+        raise ValueError(f"split must be evaluation or validation, got {split!r}")
+    episodes = c.episodes if split == "evaluation" else c.validation_episodes
+    files = {v: [str(translator_folder(run, v, k) / "translator.pt") for k in range(c.translator_seeds)]
+             for v in variants(c)}
+    extra = [f"{v}={p}" for v, paths in files.items() if v not in VARIANTS for p in paths]
+    return EvaluateConfig(policy=str(run / "policy"), out=str(run / ("report" if split == "evaluation" else split)),
+                          look=c.look, cyclegan=files["cyclegan"], vr_goggles=files["vr-goggles"], goggles=extra,
+                          translator_seeds=c.translator_seeds,
+                          dr_policy=str(run / "policy_dr") if c.dr_timesteps > 0 else None, episodes=episodes,
+                          first_seed=plan.block(split).first, segnet=str(run / "segnet" / "eval.pt"),
+                          metric_frames=c.metric_frames, metric_first_seed=plan.block(f"{split}/metrics").first,
+                          videos=split == "evaluation", device=c.device, progress_bar=c.progress_bar)

@@ -1,0 +1,102 @@
+"""The run state (``pipeline.json``: settings, each stage's wall time, the machine) and the
+provenance that goes at the end of the report; apart from the stages, which only do the work."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from goggles_gym.common.files import atomic_write_text
+
+IGNORED = ("progress_bar", "device")  # settings that do not change a run's results
+
+
+def machine_description() -> str:
+    """CPU cores, platform, torch version and device: what the wall times were measured on."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), {gpu}, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}, torch {torch.__version__}")
+
+
+class RunState:
+    """``pipeline.json`` of a run folder: what the run was asked for and what each stage did."""
+
+    def __init__(self, run: Path, preset: str, config: dict[str, Any], seeds: dict[str, Any]) -> None:
+        self.path = run / "pipeline.json"
+        self.data: dict[str, Any] = {"preset": preset, "config": config, "seed_plan": seeds, "stages": {}}
+
+    def load(self, start_over: bool) -> None:
+        """Read the folder's earlier state; other settings fail unless the run starts over."""
+        if not self.path.is_file():
+            return
+        try:
+            old = json.loads(self.path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{self.path} is damaged ({exc}); delete it (finished stages are still found by "
+                             "their artifacts)") from None
+        before = {k: v for k, v in old.get("config", {}).items() if k not in IGNORED}
+        now = {k: v for k, v in self.data["config"].items() if k not in IGNORED}
+        if before != now and not start_over:
+            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+            raise ValueError(f"{self.path.parent} holds a run with other settings ({', '.join(changed)}); use another "
+                             "--out, or --force all to redo it with these")
+        if not start_over:
+            self.data = {**old, **self.data, "stages": old.get("stages", {}),
+                         "translators": old.get("translators", {})}
+
+    def save(self) -> None:
+        """Write the state atomically."""
+        self.data["machine"] = machine_description()
+        atomic_write_text(self.path, json.dumps(self.data, indent=2))
+
+    def finished(self, stage: str, wall_s: float) -> None:
+        """A stage ran to its end."""
+        self.data["stages"][stage] = {"wall_time_s": round(wall_s, 1), "skipped_last_run": False,
+                                      "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+        self.save()
+
+    def skipped(self, stage: str) -> None:
+        """A stage's outputs were there, so it did not run."""
+        self.data["stages"].setdefault(stage, {})["skipped_last_run"] = True
+        self.save()
+
+    def drop(self, stage: str) -> None:
+        """A stage that is not part of this run (switched off by its settings)."""
+        self.data["stages"].pop(stage, None)
+
+    def translator_trained(self, name: str, wall_s: float, iterations: int) -> None:
+        """One translator (``variant/seedK``) finished training."""
+        self.data.setdefault("translators", {})[name] = {"wall_time_s": round(wall_s, 1), "iterations": iterations}
+        self.save()
+
+
+def append_provenance(report: Path, state: RunState, order: Sequence[str], command: str) -> None:
+    """Add how the run was made (command, machine, each stage's wall time, settings) to report.md."""
+    if not report.is_file():
+        return
+    text = report.read_text(encoding="utf-8").split("\n## How this run was made")[0].rstrip("\n")
+    data = state.data
+    stages = data["stages"]
+    total = sum(s.get("wall_time_s", 0.0) for s in stages.values())
+    lines = ["", "## How this run was made", "", f"- command: `{command or 'python -m goggles_gym.pipeline'}`",
+             f"- machine: {data.get('machine', machine_description())}",
+             f"- wall time of the stages (as each last ran): {total / 60:.1f} min in all", ""]
+    lines += ["| stage | wall time |", "|---|---|"]
+    lines += [f"| {n} | {stages[n]['wall_time_s'] / 60:.1f} min |" for n in order
+              if n in stages and "wall_time_s" in stages[n]]
+    for name, t in data.get("translators", {}).items():
+        lines.append(f"| translator {name} | {t['wall_time_s'] / 60:.1f} min ({t['iterations']} iterations) |")
+    lines += ["", "Settings:", "", "```yaml", yaml.safe_dump(data["config"], sort_keys=False).rstrip(), "```", "",
+              "Seed plan (first and last seed of each block; the report's episodes are the `evaluation` block's):", "",
+              "```yaml", yaml.safe_dump(data.get("seed_plan", {}), sort_keys=False, default_flow_style=None).rstrip(),
+              "```", ""]
+    atomic_write_text(report, text + "\n" + "\n".join(lines))
