@@ -112,6 +112,16 @@ def test_translator_seeds_train_each_method_with_its_own_seeds(tmp_path):
     assert "validate" not in json.loads((tmp_path / "pipeline.json").read_text())["stages"]
 
 
+def test_until_stops_after_a_stage_and_the_next_run_goes_on(tmp_path, capsys):
+    config = tiny(tmp_path, ablations=False, dr_timesteps=0, judge_look="sim")
+    Pipeline(config, "tiny", until="frames").run_all()
+    assert (tmp_path / "frames" / "sim" / "manifest.json").is_file() and not (tmp_path / "segnet").exists()
+    assert set(json.loads((tmp_path / "pipeline.json").read_text())["stages"]) == {"policy", "frames"}
+    with pytest.raises(SystemExit) as exc:
+        main(["--out", str(tmp_path / "v"), "--preset", "quick", "--until", "nope"])
+    assert exc.value.code == 2 and "--until" in capsys.readouterr().err
+
+
 def test_judge_look_sim_keeps_the_sim_collection(tmp_path):
     config, plan = tiny(tmp_path, judge_look="sim"), SeedPlan(0)
     assert "judge" not in stage_configs.collections(config, plan)

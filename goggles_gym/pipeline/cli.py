@@ -4,6 +4,7 @@
     python -m goggles_gym.pipeline --preset paper --out runs/paper --look my_lab.yaml
     python -m goggles_gym.pipeline --preset paper --out runs/paper --translator-seeds 3
     python -m goggles_gym.pipeline --preset paper --out runs/paper --force translators
+    python -m goggles_gym.pipeline --preset paper --out runs/w --validation-episodes 80 --until validate
 
 Stages, each writing into the run folder and skipped when its outputs are there (a killed run picks
 up where it stopped; policies and translators resume from their last checkpoint):
@@ -28,6 +29,7 @@ import json
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from goggles_gym.common.cli import add_dataclass_args, build_config, run_cli
 from goggles_gym.pipeline.config import PipelineConfig, load_pipeline_preset
@@ -44,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
     add_dataclass_args(ap, PipelineConfig)
     ap.add_argument("--force", nargs="+", default=[], metavar="STAGE",
                     help=f"redo these stages and those that read them: {', '.join(STAGE_NAMES)}, or all")
+    ap.add_argument("--until", default=None, metavar="STAGE", choices=STAGE_NAMES,
+                    help="stop after this stage (e.g. validate: choose a setting on the validation episodes "
+                         "without running the report's evaluation)")
     return ap
 
 
@@ -55,7 +60,13 @@ def pipeline_main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     config = build_config(PipelineConfig, load_pipeline_preset(args.preset), args)
     command = "python -m goggles_gym.pipeline " + shlex.join(argv)
-    report = Pipeline(config, args.preset, args.force, command).run_all()
+    report = Pipeline(config, args.preset, args.force, command, until=args.until).run_all()
+    if not (report.parent / "results.json").is_file():  # stopped before the evaluation (--until)
+        shown = config.out + "/validation/results.json"
+        if args.until == "validate":
+            print_table(json.loads(Path(shown).read_text())["conditions"])
+            print(f"validation results (for choosing settings): {shown}")
+        return
     results = json.loads((report.parent / "results.json").read_text())
     print_table(results["conditions"])
     print(f"report: {report}")

@@ -17,8 +17,12 @@ class Pipeline:
     up where it stopped); ``force`` names stages to redo, with every stage that reads their outputs."""
 
     def __init__(self, config: PipelineConfig, preset: str = "custom", force: Sequence[str] = (),
-                 command: str = "") -> None:
+                 command: str = "", until: str | None = None) -> None:
         check_config(config)
+        names = [s.name for s in STAGES]
+        if until is not None and until not in names:
+            raise ValueError(f"--until {until!r}: stages are {', '.join(names)}")
+        self.until = until
         self.config, self.preset, self.command = config, preset, command
         self.run = Path(config.out)
         self.plan = SeedPlan(config.seed)
@@ -35,7 +39,7 @@ class Pipeline:
         raise KeyError(f"no stage {name!r}")
 
     def run_all(self) -> Path:
-        """Run (or skip) every stage of this run; returns the report path."""
+        """Run (or skip) every stage of this run, or those up to ``until``; returns the report path."""
         self.run.mkdir(parents=True, exist_ok=True)
         self.state.load(start_over=self.force == {s.name for s in self.stages})
         self.state.save()
@@ -48,6 +52,8 @@ class Pipeline:
             if not redo and stage.done():
                 self._log(f"[{stage.name}] done already, skipped")
                 self.state.skipped(stage.name)
+                if stage.name == self.until:
+                    break
                 continue
             self._log(f"[{stage.name}] running")
             start = time.perf_counter()
@@ -55,6 +61,9 @@ class Pipeline:
             wall = time.perf_counter() - start
             self.state.finished(stage.name, wall)
             self._log(f"[{stage.name}] finished in {wall / 60:.1f} min")
+            if stage.name == self.until:
+                self._log(f"[{stage.name}] --until {self.until}: the later stages are left for another run")
+                break
         self.force = set()
         report = self.run / "report" / "report.md"
         append_provenance(report, self.state, [s.name for s in self.stages], self.command)
