@@ -2,8 +2,13 @@
 
     python -m goggles_gym.collect --look sim --count 5000 --seed 0 --out runs/frames/sim
     python -m goggles_gym.collect --look real --count 5000 --seed 1 --out runs/frames/real
+    python -m goggles_gym.collect --pairs --look randomized --count 5000 --seed 2 --out runs/frames/pairs
     python -m goggles_gym.collect --source video.mp4 --stride 2 --size 64 --out runs/frames/lab
     python -m goggles_gym.collect --source 0 --count 2000 --out runs/frames/webcam
+
+``--pairs`` makes a paired sim collection: every pose of sticky random actions rendered in
+``--look`` (default randomized) and in the sim look, with its labels (the canonicalizer's data:
+``python -m goggles_gym.train translator --method rcan --pairs DIR``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m goggles_gym.collect", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="new collection folder")
-    ap.add_argument("--look", default=None, help="env look to render (built-in name or YAML); not with --source")
+    ap.add_argument("--look", default=None, help="env look to render (built-in name or YAML); not with --source "
+                    "[default: sim; with --pairs: randomized]")
+    ap.add_argument("--pairs", action="store_true", help="paired sim collection: each pose in --look (rgb/) and in "
+                    "the sim look (target/), with labels; sticky random actions; not with --source or --policy")
     ap.add_argument("--source", default=None, help="video file, camera index or stream URL instead of the env")
     ap.add_argument("--count", type=int, default=5000, help="number of frames")
     ap.add_argument("--seed", type=int, default=0, help="seed of the episodes and actions (env only)")
@@ -40,7 +48,16 @@ def collect_main(argv: Sequence[str] | None = None) -> None:
 
     args = parser().parse_args(argv)
     progress = not args.no_progress_bar
-    if args.source is not None:
+    if args.pairs:
+        from goggles_gym.frames.sources import collect_pairs
+
+        for flag, given in (("--source", args.source is not None), ("--policy", bool(args.policy)),
+                            ("--domain real", args.domain == "real")):
+            if given:
+                raise ValueError(f"--pairs renders the env with sticky random actions in the sim domain: drop {flag}")
+        path = collect_pairs(args.out, args.count, args.seed, input_look=args.look or "randomized",
+                             env_kwargs={"image_size": args.size}, progress=progress)
+    elif args.source is not None:
         if args.look is not None:
             raise ValueError("give either --look (render the env) or --source (a capture), not both")
         path = collect_from_capture(args.out, args.source, args.count, (args.size, args.size), args.stride,

@@ -8,6 +8,13 @@ algorithm hyperparameters. Example::
     python -m goggles_gym.train policy --algo dqn --look randomized --out runs/dr --hp learning_rate=5e-5
     python -m goggles_gym.train translator --method vr-goggles --real runs/frames/real --sim runs/frames/sim \
         --out runs/vr_goggles
+    python -m goggles_gym.train translator --method rcan --pairs runs/frames/pairs --out runs/rcan
+    python -m goggles_gym.train translator --method cyclegan --real runs/frames/real --sim runs/frames/sim \
+        --init-from runs/rcan/translator.pt --pairs runs/frames/pairs --out runs/cyclegan_from_rcan
+
+``--method rcan`` is the canonicalizer (RCAN): randomized -> sim, trained on a paired sim collection
+(``python -m goggles_gym.collect --pairs``) without any target frame; ``--init-from`` starts any
+method's generator from a translator file, and ``--pairs`` keeps the paired loss while fine-tuning.
 """
 
 from __future__ import annotations
@@ -53,8 +60,9 @@ def policy_main(argv: Sequence[str] | None = None) -> None:
 def translator_parser() -> argparse.ArgumentParser:
     """Argument parser of ``train translator``."""
     parser = argparse.ArgumentParser(prog="python -m goggles_gym.train translator",
-                                     description="Train a real->sim translator (CycleGAN or VR-Goggles) on two "
-                                                 "unpaired frame collections.")
+                                     description="Train a real->sim translator: CycleGAN or VR-Goggles on two "
+                                                 "unpaired frame collections (--real, --sim), or the RCAN "
+                                                 "canonicalizer on a paired sim collection (--pairs).")
     add_dataclass_args(parser, TranslatorTrainConfig)
     return parser
 
@@ -64,8 +72,6 @@ def translator_main(argv: Sequence[str] | None = None) -> None:
     from goggles_gym.translators.training import train_translator
 
     args = translator_parser().parse_args(argv)
-    if not args.real or not args.sim:
-        raise ValueError("--real and --sim frame collections are required (python -m goggles_gym.collect makes them)")
     config = build_config(TranslatorTrainConfig, {}, args)
     result = train_translator(config)
     print(f"translator ({config.variant}): {result.translator_path}")

@@ -11,8 +11,9 @@ from goggles_gym.frames import (
     export_cyclegan_layout,
     import_image_folder,
     read_collection,
+    sources,
 )
-from goggles_gym.frames.sources import collect_from_capture, collect_from_env, episode_seeds
+from goggles_gym.frames.sources import collect_from_capture, collect_from_env, collect_pairs, episode_seeds
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +112,74 @@ def test_collect_cli(tmp_path, capsys):
     assert read_collection(tmp_path / "c").manifest["domain"] == "real"
     assert collect_main(["--source", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "d")]) == 2
     assert "video file not found" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pairs")
+    return collect_pairs(root / "pairs", 30, seed=0, env_kwargs={"image_size": 16}, progress=False)
+
+
+def test_paired_collection_shares_labels_and_geometry(sim_and_real, pairs, tmp_path):
+    p, s = read_collection(pairs), read_collection(sim_and_real[0])  # both: seed 0, 30 frames, sticky random actions
+    assert p.kind == "paired" and s.kind == "frames" and s.target is None
+    assert p.rgb.shape == p.target.shape == (30, 16, 16, 3) and p.target.dtype == np.uint8
+    m = p.manifest
+    assert (m["look"], m["target_look"], m["domain"], m["labels_role"]) == ("randomized", "sim", "sim", "train")
+    assert m["frame_episodes"] == s.manifest["frame_episodes"]  # the same episode seeds
+    assert np.array_equal(p.labels, s.labels)  # the same geometry as a sim collection of those seeds
+    assert np.array_equal(p.target, s.rgb)  # the sim env's render at those seeds and actions
+    randomized = collect_from_env(tmp_path / "dr", "randomized", 30, seed=0, domain="sim",
+                                  env_kwargs={"image_size": 16}, progress=False)
+    assert np.array_equal(p.rgb, read_collection(randomized).rgb)  # inputs: the randomized env's render
+    assert not np.array_equal(p.rgb, p.target)
+
+
+def test_paired_collection_follows_given_episodes(tmp_path):
+    episodes = [11, 22, 33, 44]
+    p = read_collection(collect_pairs(tmp_path / "p", 5, seed=3, episodes=episodes, env_kwargs={"image_size": 16},
+                                      progress=False))
+    assert p.manifest["frame_episodes"][0] == 11 and set(p.manifest["frame_episodes"]) <= set(episodes)
+    with pytest.raises(ValueError, match="input_look 'sim'"):
+        collect_pairs(tmp_path / "q", 2, seed=0, input_look="sim", env_kwargs={"image_size": 16}, progress=False)
+
+
+def test_paired_collection_geometry_bug_is_caught(tmp_path, monkeypatch):
+    class Shifted(sources.ChairNav):  # a sim env whose labels disagree with its twin's
+        def _observe(self):
+            rgb, labels = super()._observe()
+            return rgb, (labels + 1) % 5 if self.look.name == "sim" else labels
+
+    monkeypatch.setattr(sources, "ChairNav", Shifted)
+    with pytest.raises(AssertionError, match="disagree on geometry"):
+        collect_pairs(tmp_path / "p", 3, seed=0, env_kwargs={"image_size": 16}, progress=False)
+
+
+def test_paired_reader_checks_its_target_folder(pairs, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(pairs, copy)
+    (copy / "target" / "000004.png").unlink()
+    with pytest.raises(FrameCollectionError, match="target frames for 30 frames"):
+        read_collection(copy)
+    cv2.imwrite(str(copy / "target" / "000004.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(FrameCollectionError, match=r"000004\.png is 8x8 but the collection's frames are 16x16"):
+        read_collection(copy)
+    shutil.rmtree(copy / "target")
+    with pytest.raises(FrameCollectionError, match="frame folder not found"):
+        read_collection(copy)
+
+
+def test_collect_cli_pairs(tmp_path, capsys):
+    assert collect_main(["--pairs", "--count", "4", "--size", "16", "--seed", "2", "--out", str(tmp_path / "p"),
+                         "--no-progress-bar"]) == 0
+    c = read_collection(tmp_path / "p")
+    assert c.kind == "paired" and c.manifest["look"] == "randomized" and c.target.shape == (4, 16, 16, 3)
+    capsys.readouterr()
+    for bad, why in ((["--source", "clip.mp4"], "drop --source"), (["--policy", "runs/ppo"], "drop --policy"),
+                     (["--domain", "real"], "drop --domain real"), (["--look", "sim"], "input_look 'sim'")):
+        assert collect_main(["--pairs", *bad, "--count", "2", "--size", "16", "--out", str(tmp_path / "x"),
+                             "--no-progress-bar"]) == 2
+        err = capsys.readouterr().err
+        assert why in err and err.count("\n") == 1

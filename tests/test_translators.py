@@ -1,3 +1,4 @@
+import dataclasses
 import sys
 
 import numpy as np
@@ -9,14 +10,15 @@ from goggles_gym import translators
 from goggles_gym.common import device as device_mod
 from goggles_gym.common.device import module_device, resolve_device
 from goggles_gym.common.tensors import array_to_frames, to_array, to_frames, to_tensor
-from goggles_gym.frames import read_collection
+from goggles_gym.frames import FrameCollection, read_collection
 from goggles_gym.frames.collection import FrameCollectionError
-from goggles_gym.frames.sources import collect_from_env
+from goggles_gym.frames.sources import collect_from_env, collect_pairs
 from goggles_gym.train import main as train_main
 from goggles_gym.translators import TranslatorFileError, TranslatorTrainConfig
 from goggles_gym.translators import segmentation as seg_mod
 from goggles_gym.translators import training as training_mod
 from goggles_gym.translators.backends import torch_runner
+from goggles_gym.translators.data import Batches
 from goggles_gym.translators.losses import (
     median_frequency_weights,
     receptive_radius,
@@ -28,7 +30,7 @@ from goggles_gym.translators.losses import (
 )
 from goggles_gym.translators.networks import ResnetGenerator, SegNet, init_weights
 from goggles_gym.translators.segmentation import load_segnet
-from goggles_gym.translators.training import train_translator
+from goggles_gym.translators.training import loss_families, train_translator
 
 TINY = dict(iterations=4, batch_size=2, ngf=4, n_blocks=1, ndf=8, seg_iterations=5, sim_reader_iterations=5,
             log_every=2, image_every=2, checkpoint_every=2, progress_bar=False)
@@ -40,6 +42,12 @@ def collections(tmp_path_factory):
     sim = collect_from_env(root / "sim", "sim", 16, seed=0, env_kwargs={"image_size": 32}, progress=False)
     real = collect_from_env(root / "real", "real", 16, seed=1, env_kwargs={"image_size": 32}, progress=False)
     return str(real), str(sim)
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pairs")
+    return str(collect_pairs(root / "pairs", 16, seed=2, env_kwargs={"image_size": 32}, progress=False))
 
 
 class PixelwiseNet(nn.Module):
@@ -438,3 +446,174 @@ def test_networks_on_cuda_get_their_inputs_there(tmp_path, collections):
     run = dict(real=real, sim=sim, out=str(tmp_path / "run"), method="vr-goggles", device="cuda", **TINY)
     train_translator(TranslatorTrainConfig(**run))
     assert train_translator(TranslatorTrainConfig(**{**run, "iterations": 6}, resume=True)).iterations == 6
+
+
+RCAN = dict(method="rcan", **{**TINY, "iterations": 4})
+
+
+def _scalars(run) -> set[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "tb"))
+    acc.Reload()
+    return set(acc.Tags()["scalars"])
+
+
+def _state(path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def test_batches_yield_targets_with_the_same_indices_and_flips():
+    rgb = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
+    frames = FrameCollection(rgb, rgb[..., 0] % 5, {}, target=255 - rgb)
+    paired = Batches(frames, 16, True, np.random.default_rng(1), torch.device("cpu"), with_labels=True,
+                     with_target=True)
+    x, y, t = paired.next_paired()
+    x, t = to_frames(x), to_frames(t)
+    assert np.array_equal(t, 255 - x) and np.array_equal(y.numpy(), x[..., 0] % 5)  # same frames, same flips
+    assert any(np.array_equal(x[k], rgb[i, :, ::-1]) for k in range(16) for i in range(6))  # some were flipped
+    plain_x, plain_y = Batches(frames, 16, True, np.random.default_rng(1), torch.device("cpu"), with_labels=True).next()
+    assert np.array_equal(to_frames(plain_x), x) and torch.equal(plain_y, y)  # the same draws as before
+    with pytest.raises(FrameCollectionError, match="not a paired one"):
+        Batches(FrameCollection(rgb), 2, False, np.random.default_rng(0), torch.device("cpu"), with_target=True)
+
+
+def test_each_method_picks_its_loss_families_and_builds_only_their_nets():
+    cpu = torch.device("cpu")
+    cases = [(dict(method="rcan"), ("paired",), ("G",)),
+             (dict(method="rcan", rcan_semantic=True, rcan_adversarial=True),
+              ("paired", "paired_semantic", "paired_adversarial"), ("G", "D_sim")),
+             (dict(method="cyclegan"), ("adversarial", "cycle"), ("G", "F", "D_sim", "D_real")),
+             (dict(method="cyclegan", pairs="p"), ("adversarial", "cycle", "paired"), ("G", "F", "D_sim", "D_real")),
+             (dict(method="vr-goggles"), ("adversarial", "cycle", "semantic", "shift"), ("G", "F", "D_sim", "D_real"))]
+    for kwargs, families, nets in cases:
+        cfg = TranslatorTrainConfig(**{**TINY, **kwargs})
+        assert loss_families(cfg) == families
+        trainer = training_mod.TranslatorTrainer(cfg, cpu, seg=None)
+        assert trainer.nets == nets and all((getattr(trainer, n) is None) == (n not in nets) for n in training_mod.NETS)
+    assert TranslatorTrainConfig(method="rcan").lambda_paired == 10.0
+    assert TranslatorTrainConfig(method="cyclegan").lambda_paired == 5.0
+    assert TranslatorTrainConfig(method="rcan", lambda_paired=2.0).lambda_paired == 2.0
+    with pytest.raises(ValueError, match="rcan has no semantic"):
+        TranslatorTrainConfig(method="rcan", semantic=True)
+    with pytest.raises(ValueError, match="options of --method rcan"):
+        TranslatorTrainConfig(method="cyclegan", rcan_adversarial=True)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_rcan_trains_saves_loads_and_resumes_to_the_same_weights(tmp_path, monkeypatch, pairs):
+    cfg = dict(pairs=pairs, rcan_semantic=True, rcan_adversarial=True, pool_size=3, **RCAN)
+    result = train_translator(TranslatorTrainConfig(out=str(tmp_path / "a"), **cfg))
+    assert result.iterations == 4
+    assert {"paired", "semantic", "G_adv", "D_sim"} <= set(result.losses)
+    assert {"loss/paired", "loss/semantic", "loss/G_adv", "loss/D_sim"} <= _scalars(tmp_path / "a")
+    assert set(_state(tmp_path / "a" / "checkpoint.pt")["nets"]) == {"G", "D_sim"}  # no F, no D_real
+    assert (tmp_path / "a" / "segnet_sim.pt").is_file() and not (tmp_path / "a" / "segnet.pt").exists()
+    tr = translators.load(result.translator_path)
+    assert tr.method == "rcan" and tr.image_size == (32, 32) and tr.meta["config"]["pairs"] == pairs
+    frames = read_collection(pairs).rgb[:3]
+    assert tr(frames).shape == frames.shape
+
+    step = training_mod.TranslatorTrainer.step
+
+    def stop_at_2(self, *args, **kwargs):
+        if self.iteration == 2:  # just after the checkpoint of iteration 2
+            raise Interrupted
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(training_mod.TranslatorTrainer, "step", stop_at_2)
+    with pytest.raises(Interrupted):
+        train_translator(TranslatorTrainConfig(out=str(tmp_path / "b"), **cfg))
+    monkeypatch.undo()
+    assert _state(tmp_path / "b" / "checkpoint.pt")["iteration"] == 2
+    resumed = train_translator(TranslatorTrainConfig(out=str(tmp_path / "b"), resume=True, **cfg))
+    assert resumed.iterations == 4
+    a, b = _state(tmp_path / "a" / "checkpoint.pt"), _state(tmp_path / "b" / "checkpoint.pt")
+    for net in ("G", "D_sim"):
+        for k, v in a["nets"][net].items():
+            assert torch.equal(v, b["nets"][net][k]), (net, k)
+    with pytest.raises(ValueError, match="the checkpoint holds networks G, D_sim"):  # other options, same folder
+        train_translator(TranslatorTrainConfig(out=str(tmp_path / "b"), resume=True,
+                                               **{**cfg, "rcan_adversarial": False, "iterations": 6}))
+
+
+def test_init_from_starts_g_from_exactly_those_weights(tmp_path, collections, pairs):
+    real, sim = collections
+    rcan = train_translator(TranslatorTrainConfig(out=str(tmp_path / "rcan"), pairs=pairs,
+                                                  **{**RCAN, "iterations": 2})).translator_path
+    weights = translators.io.read_translator_file(rcan)["state_dict"]
+    cfg = TranslatorTrainConfig(real=real, sim=sim, out=str(tmp_path / "ft"), method="cyclegan", init_from=str(rcan),
+                                pairs=pairs, **{**TINY, "iterations": 0})
+    trainer = training_mod.TranslatorTrainer(cfg, torch.device("cpu"), seg=None)
+    assert all(torch.equal(v, weights[k]) for k, v in trainer.G.state_dict().items())
+    fresh = training_mod.TranslatorTrainer(dataclasses.replace(cfg, init_from=""), torch.device("cpu"), seg=None)
+    assert not torch.equal(fresh.G.model[1].weight, trainer.G.model[1].weight)
+    assert torch.equal(fresh.F.model[1].weight, trainer.F.model[1].weight)  # F starts as without --init-from
+    path = train_translator(cfg).translator_path  # no update: the file holds the canonicalizer's weights
+    blob = translators.io.read_translator_file(path)
+    assert all(torch.equal(v, weights[k]) for k, v in blob["state_dict"].items())
+    assert blob["config"]["init_from"] == str(rcan) and blob["config"]["pairs"] == pairs
+    assert blob["extra"]["init_from_method"] == "rcan" and blob["extra"]["pairs_look"] == "randomized"
+    with pytest.raises(TranslatorFileError, match="its generator is name resnet, ngf 4, n_blocks 1, n_down 2 but this "
+                                                  "run builds name resnet, ngf 8, n_blocks 1"):
+        train_translator(dataclasses.replace(cfg, ngf=8, out=str(tmp_path / "wide")))
+
+
+def test_cyclegan_fine_tuning_with_pairs_logs_the_paired_loss(tmp_path, collections, pairs):
+    real, sim = collections
+    result = train_translator(TranslatorTrainConfig(real=real, sim=sim, out=str(tmp_path), method="cyclegan",
+                                                    pairs=pairs, **{**TINY, "iterations": 2, "log_every": 1}))
+    assert "loss/paired" in _scalars(tmp_path) and "paired" in result.losses
+    tr = translators.load(result.translator_path)
+    assert tr.method == "cyclegan" and tr.meta["config"]["lambda_paired"] == 5.0
+    assert tr.meta["extra"]["losses"] == ["adversarial", "cycle", "paired"]
+
+
+@pytest.mark.parametrize("case", ["rcan-without-pairs", "pairs-unpaired", "init-from-not-a-translator",
+                                  "pairs-in-target-look", "pairs-in-real-collections-look"])
+def test_bad_paired_inputs_are_one_clear_error(tmp_path, monkeypatch, collections, pairs, case):
+    real, sim = collections
+    for name in ("TranslatorTrainer", "train_judge", "train_sim_reader"):
+        monkeypatch.setattr(training_mod, name, _no_training)
+    kwargs = dict(pairs=pairs, out=str(tmp_path / "run"), **RCAN)
+    if case == "rcan-without-pairs":
+        kwargs["pairs"], error, why = "", ValueError, "--method rcan trains on a paired sim collection: give --pairs"
+    elif case == "pairs-unpaired":
+        kwargs["pairs"], error, why = sim, FrameCollectionError, f"--pairs {sim}: not a paired collection"
+    elif case == "init-from-not-a-translator":
+        torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
+        kwargs["init_from"], error = str(tmp_path / "foreign.pt"), TranslatorFileError
+        why = "--init-from: " + str(tmp_path / "foreign.pt") + " is not a goggles-gym translator file"
+    else:
+        look = "real" if case == "pairs-in-target-look" else "photo"
+        target = collect_pairs(tmp_path / look, 2, seed=9, input_look=look, env_kwargs={"image_size": 32},
+                               progress=False)
+        kwargs["pairs"], error, why = str(target), FrameCollectionError, f"rendered in the {look!r} look"
+        if look == "photo":  # fine-tuning towards a photo collection: its look is the target
+            photo = collect_from_env(tmp_path / "photo_real", "photo", 2, seed=8, env_kwargs={"image_size": 32},
+                                     progress=False)
+            kwargs.update(method="cyclegan", real=str(photo), sim=sim)
+            why += ", the real collection's look"
+    with pytest.raises(error) as err:
+        train_translator(TranslatorTrainConfig(**kwargs))
+    assert why in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "run" / "translator.pt").exists()
+
+
+def test_rcan_cli(tmp_path, pairs, collections, capsys):
+    args = ["translator", "--method", "rcan", "--pairs", pairs, "--out", str(tmp_path / "r"), "--iterations", "2",
+            "--batch-size", "2", "--ngf", "4", "--n-blocks", "1", "--no-progress-bar"]
+    assert train_main(args) == 0
+    assert "translator (rcan)" in capsys.readouterr().out
+    assert translators.load(tmp_path / "r" / "translator.pt").method == "rcan"
+    for bad, why in ((["--method", "rcan"], "give --pairs DIR"),
+                     (["--method", "rcan", "--pairs", collections[1]], "not a paired collection"),
+                     (["--method", "rcan", "--pairs", pairs, "--semantic"], "rcan has no semantic"),
+                     (["--method", "cyclegan", "--real", collections[0], "--sim", collections[1], "--pairs", pairs,
+                       "--init-from", str(tmp_path / "missing.pt")], "--init-from: translator file not found")):
+        assert train_main(["translator", *bad, "--out", str(tmp_path / "x"), "--no-progress-bar"]) == 2
+        err = capsys.readouterr().err
+        assert why in err and err.count("\n") == 1, err

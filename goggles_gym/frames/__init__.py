@@ -1,4 +1,5 @@
-"""Frame collections: folders of PNG frames (and label maps) with a manifest, and their sources."""
+"""Frame collections: folders of PNG frames (and label maps; for paired sim collections, the same
+poses' sim renders) with a manifest, and their sources."""
 
 from goggles_gym.frames.collection import (
     CollectionWriter,

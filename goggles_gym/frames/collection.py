@@ -3,11 +3,16 @@
 Layout::
 
     COLLECTION/
-      manifest.json        format, source, look, size, count, seed, has_labels, classes,
+      manifest.json        format, kind, source, look, size, count, seed, has_labels, classes,
                            frame_episodes (each frame's episode seed, env collections)
       rgb/000000.png ...   uint8 RGB frames
       labels/000000.png    single-channel class maps (sim collections: training targets)
       eval_labels/...      class maps of real collections: kept apart, for measuring only
+      target/000000.png    paired collections only: the same pose rendered in ``target_look``
+
+Two kinds: ``frames`` (the default; manifests without a ``kind`` are of it) and ``paired``: the
+simulator's free pairs (``frames.sources.collect_pairs``), each pose once in ``look`` (``rgb/``,
+usually ``randomized``) and once in ``target_look`` (``target/``, the ``sim`` look), with labels.
 
 The manifest is written last, so a collection without one is incomplete. Any plain folder of
 PNG / JPEG images also reads as a collection (``import_image_folder`` turns one into a proper
@@ -37,21 +42,32 @@ MANIFEST = "manifest.json"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
+KINDS = ("frames", "paired")
+
+
 class FrameCollectionError(ValueError):
     """A collection folder is empty, incomplete or holds a file that is not a readable image."""
 
 
 @dataclass
 class FrameCollection:
-    """Frames in memory: ``rgb`` N x H x W x 3 uint8; ``labels`` N x H x W uint8 or None."""
+    """Frames in memory: ``rgb`` N x H x W x 3 uint8; ``labels`` N x H x W uint8 or None;
+    ``target`` N x H x W x 3 uint8 for a paired collection (frame ``i`` of ``rgb`` rendered in the
+    manifest's ``target_look``), else None."""
 
     rgb: np.ndarray
     labels: np.ndarray | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
     eval_labels: np.ndarray | None = None
+    target: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.rgb)
+
+    @property
+    def kind(self) -> str:
+        """``frames`` or ``paired`` (see the module docstring)."""
+        return self.manifest.get("kind", "frames")
 
     @property
     def size(self) -> tuple[int, int]:
@@ -63,11 +79,13 @@ class CollectionWriter:
     """Writes frames one by one into a collection folder; :meth:`close` writes the manifest.
 
     ``labels_role`` is ``"train"`` for sim collections (``labels/``) and ``"eval"`` for real ones
-    (``eval_labels/``: ground truth the translators never train on).
+    (``eval_labels/``: ground truth the translators never train on). ``target_look`` makes a paired
+    collection (``kind: "paired"``): every :meth:`add` then takes the pose's ``target`` render too.
     """
 
     def __init__(self, path: str | os.PathLike, *, source: str, look: str | None, size: tuple[int, int],
-                 seed: int | None, labels_role: str = "train", extra: dict[str, Any] | None = None) -> None:
+                 seed: int | None, labels_role: str = "train", extra: dict[str, Any] | None = None,
+                 target_look: str | None = None) -> None:
         if labels_role not in ("train", "eval"):
             raise ValueError(f"labels_role must be 'train' or 'eval', got {labels_role!r}")
         self.path = Path(path)
@@ -75,21 +93,35 @@ class CollectionWriter:
             raise FileExistsError(f"{self.path} already holds a collection; choose another folder or delete it")
         (self.path / "rgb").mkdir(parents=True, exist_ok=True)
         self.labels_dir = self.path / ("labels" if labels_role == "train" else "eval_labels")
-        self.meta = {"format": FORMAT, "version": VERSION, "source": source, "look": look, "size": list(size),
-                     "seed": seed, "labels_role": labels_role, "classes": list(CLASSES), **(extra or {})}
+        self.paired = target_look is not None
+        if self.paired:
+            (self.path / "target").mkdir(exist_ok=True)
+        self.meta = {"format": FORMAT, "version": VERSION, "kind": "paired" if self.paired else "frames",
+                     "source": source, "look": look, "size": list(size), "seed": seed, "labels_role": labels_role,
+                     "classes": list(CLASSES), **({"target_look": target_look} if self.paired else {}),
+                     **(extra or {})}
         self.size = tuple(size)
         self.count = 0
         self.has_labels = False
         self.episodes: list[int] = []
 
-    def add(self, rgb: np.ndarray, labels: np.ndarray | None = None, episode: int | None = None) -> None:
-        """Append one uint8 RGB frame (and optionally its class map and the seed of its episode)."""
+    def add(self, rgb: np.ndarray, labels: np.ndarray | None = None, episode: int | None = None,
+            target: np.ndarray | None = None) -> None:
+        """Append one uint8 RGB frame (and optionally its class map and the seed of its episode;
+        in a paired collection, always its ``target`` render)."""
         check_frames(rgb, "frame", self.size)
+        if self.paired != (target is not None):
+            raise ValueError("a paired collection takes a target frame with every frame, and only it does"
+                             if self.paired else "target frames go into a paired collection (give target_look)")
         if episode is not None:
             self.episodes.append(int(episode))
         name = f"{self.count:06d}.png"
         if not cv2.imwrite(str(self.path / "rgb" / name), np.ascontiguousarray(rgb[..., ::-1])):
             raise OSError(f"could not write {self.path / 'rgb' / name}")
+        if target is not None:
+            check_frames(target, "target frame", self.size)
+            if not cv2.imwrite(str(self.path / "target" / name), np.ascontiguousarray(target[..., ::-1])):
+                raise OSError(f"could not write {self.path / 'target' / name}")
         if labels is not None:
             self.labels_dir.mkdir(exist_ok=True)
             cv2.imwrite(str(self.labels_dir / name), np.ascontiguousarray(labels.astype(np.uint8)))
@@ -148,7 +180,8 @@ def _read_stack(files: list[Path], labels: bool, size: tuple[int, int] | None, d
 
 
 def read_collection(path: str | os.PathLike) -> FrameCollection:
-    """Read a collection folder (or a plain folder of images) into memory, checking every file."""
+    """Read a collection folder (or a plain folder of images) into memory, checking every file;
+    a paired collection's ``target/`` frames come as :attr:`FrameCollection.target`."""
     path = Path(path)
     manifest_path = path / MANIFEST
     if not manifest_path.exists():
@@ -162,6 +195,10 @@ def read_collection(path: str | os.PathLike) -> FrameCollection:
         raise FrameCollectionError(f"{manifest_path} is not valid JSON ({exc}); the collection is damaged") from exc
     if manifest.get("format") != FORMAT:
         raise FrameCollectionError(f"{manifest_path} is not a goggles-gym frame collection manifest")
+    kind = manifest.get("kind", "frames")
+    if kind not in KINDS:
+        raise FrameCollectionError(f"{manifest_path}: unknown collection kind {kind!r} (this goggles-gym reads "
+                                   f"{', '.join(KINDS)}): upgrade goggles-gym")
     size = tuple(manifest["size"])
     files = _image_files(path / "rgb")
     if len(files) != manifest["count"]:
@@ -178,7 +215,14 @@ def read_collection(path: str | os.PathLike) -> FrameCollection:
             labels = stack
         else:
             eval_labels = stack
-    return FrameCollection(rgb, labels, manifest, eval_labels)
+    target = None
+    if kind == "paired":
+        folder = path / "target"
+        target = _read_stack(_image_files(folder), False, size, f"reading {path.name} targets")
+        if len(target) != len(rgb):
+            raise FrameCollectionError(f"{folder} holds {len(target)} target frames for {len(rgb)} frames; "
+                                       "the paired collection is incomplete: collect it again")
+    return FrameCollection(rgb, labels, manifest, eval_labels, target)
 
 
 def import_image_folder(src: str | os.PathLike, dest: str | os.PathLike, size: tuple[int, int],

@@ -1,5 +1,7 @@
-"""Where frames come from: a ChairNav look (rolled by a policy or by sticky random actions), or an
-OpenCV capture (video file, camera index, stream URL)."""
+"""Where frames come from: a ChairNav look (rolled by a policy or by sticky random actions), the
+simulator's free pairs of two looks of the same pose (:func:`collect_pairs`, after RCAN: James et
+al., "Sim-to-Real via Sim-to-Sim", CVPR 2019), or an OpenCV capture (video file, camera index,
+stream URL)."""
 
 from __future__ import annotations
 
@@ -63,6 +65,54 @@ def collect_from_env(out: str | os.PathLike, look: LookSpec, count: int, seed: i
                 obs, info = env.reset(seed=episode)
     finally:
         env.close()
+    return writer.close()
+
+
+def collect_pairs(out: str | os.PathLike, count: int, seed: int, *, episodes: Sequence[int] | None = None,
+                  input_look: LookSpec = "randomized", env_kwargs: dict[str, Any] | None = None,
+                  progress: bool = True, sticky: float = 0.8) -> Path:
+    """Save ``count`` poses of ChairNav, each rendered twice, as a paired collection at ``out``.
+
+    Two envs, ``input_look`` (``randomized``: a new look every episode) and ``sim``, get the same
+    episode seeds and the same sticky random actions, so they hold the same pose at every frame:
+    ``rgb/`` is the ``input_look`` render, ``target/`` the ``sim`` render, ``labels/`` the shared
+    class maps (sim domain: training targets). Episodes, actions and ``frame_episodes`` follow
+    :func:`collect_from_env` exactly, so ``target/`` and ``labels/`` equal a ``sim`` collection of
+    the same ``seed`` / ``episodes``. Raises ``AssertionError`` if the two envs' labels ever differ
+    (appearance moved geometry: a bug of the env).
+    """
+    name = look_name(input_look)
+    if name == "sim":
+        raise ValueError("collect_pairs: input_look 'sim' is the pairs' target look (the pairs would be identical); "
+                         "give randomized (the usual input look) or another look")
+    kwargs = env_kwargs or {}
+    env, sim = ChairNav(look=input_look, **kwargs), ChairNav(look="sim", **kwargs)
+    try:
+        rng = np.random.default_rng(seed)
+        writer = CollectionWriter(out, source="env", look=name, size=(env.height, env.width), seed=seed,
+                                  labels_role="train", target_look="sim",
+                                  extra={"domain": "sim", "policy": None, "env": kwargs})
+        seeds = iter(episode_seeds(seed, count + 1) if episodes is None else episodes)
+        episode = _next_episode(seeds)
+        (obs, info), (sim_obs, sim_info) = env.reset(seed=episode), sim.reset(seed=episode)
+        action = 0
+        for _ in tqdm(range(count), desc=f"collecting {name} -> sim pairs", disable=not progress):
+            if not np.array_equal(info["labels"], sim_info["labels"]):
+                raise AssertionError(f"looks {name} and sim disagree on geometry in episode {episode} "
+                                     f"(step {env.steps}): appearance must not move anything")
+            writer.add(obs, info["labels"], episode=episode, target=sim_obs)
+            if rng.random() >= sticky:
+                action = int(rng.integers(3))
+            obs, _, terminated, truncated, info = env.step(action)
+            sim_obs, _, sim_terminated, sim_truncated, sim_info = sim.step(action)
+            if (terminated, truncated) != (sim_terminated, sim_truncated):
+                raise AssertionError(f"looks {name} and sim disagree on the end of episode {episode}")
+            if terminated or truncated:
+                episode = _next_episode(seeds)
+                (obs, info), (sim_obs, sim_info) = env.reset(seed=episode), sim.reset(seed=episode)
+    finally:
+        env.close()
+        sim.close()
     return writer.close()
 
 

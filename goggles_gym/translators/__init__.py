@@ -1,4 +1,6 @@
-"""Translators (real -> sim): CycleGAN and VR-Goggles (CycleGAN + semantic + shift losses).
+"""Translators (real -> sim): CycleGAN, VR-Goggles (CycleGAN + semantic + shift losses) and RCAN's
+canonicalizer (randomized -> sim, trained on the simulator's free pairs; it starts the others with
+``--init-from``). One training loop; each method is a set of loss families (``training.METHOD_LOSSES``).
 
 ``load(path)`` turns a translator file into a callable from uint8 real frames to uint8 sim frames.
 """

@@ -8,7 +8,10 @@ from typing import Any
 
 from goggles_gym.common.cli import arg
 
-METHODS = ("cyclegan", "vr-goggles")
+METHODS = ("cyclegan", "vr-goggles", "rcan")
+UNPAIRED_METHODS = ("cyclegan", "vr-goggles")
+#: Default ``lambda_paired``: the canonicalizer's own loss, and the anchor while fine-tuning.
+LAMBDA_PAIRED = {"rcan": 10.0, "fine-tuning": 5.0}
 
 
 @dataclass
@@ -45,12 +48,35 @@ class TranslatorTrainConfig:
     (3.88 against 7.01), short of the half the goggles aim for; at 45, 0.36 (2.50). That weight is
     for 1,500 updates: at 600 it holds the translation still before it has formed, and the `paper`
     pipeline preset sets 15 (closed loop 57% against 20%; docs/README.md, "The shift weight").
+
+    ``rcan`` (after RCAN, James et al. CVPR 2019) is the canonicalizer: trained on a paired sim
+    collection alone (``pairs``: randomized-look renders and the sim render of the same pose), G
+    learns randomized -> sim with L1 (``lambda_paired``, default 10, pix2pix's ratio of 100 to an
+    adversarial weight of 0.1), optionally the sim reader's cross-entropy against the pairs' labels
+    (``rcan_semantic``) and a small LSGAN term (``rcan_adversarial``); it never sees a target frame.
+    It starts the unpaired methods (``init_from``), and ``pairs`` given to them keeps the paired L1
+    running while they fine-tune (default weight 5, half the cycle weight: an anchor for the
+    content, the chair included, that leaves the cycle and adversarial terms room to adapt G to the
+    real frames; untuned). Both weights are starting points, not measured optima.
     """
 
-    real: str = arg("", "real frame collection (folder)")
-    sim: str = arg("", "sim frame collection (folder, with label maps for the semantic loss)")
+    real: str = arg("", "real frame collection (folder); rcan: optional, only to refuse pairs in its look")
+    sim: str = arg("", "sim frame collection (folder, with label maps for the semantic loss); not used by rcan")
     out: str = arg("runs/translator", "run folder: translator.pt, checkpoint.pt, segnet.pt, TensorBoard logs")
-    method: str = arg("vr-goggles", "cyclegan, or vr-goggles (= cyclegan + semantic + shift)", choices=METHODS)
+    method: str = arg("vr-goggles", "cyclegan, vr-goggles (= cyclegan + semantic + shift), or rcan (the paired "
+                      "randomized -> sim canonicalizer, trained on --pairs alone)", choices=METHODS)
+    pairs: str = arg("", "paired sim collection (collect --pairs --look randomized): rcan's training data; with "
+                     "cyclegan / vr-goggles its paired L1 keeps running while they fine-tune")
+    init_from: str = arg("", "translator.pt whose generator starts G (e.g. an rcan canonicalizer); its architecture "
+                         "must match --ngf / --n-blocks")
+    lambda_paired: float | None = arg(None, "paired L1 weight, G(pair input) against the pair's sim render "
+                                      f"[default: {LAMBDA_PAIRED['rcan']:g} for rcan, "
+                                      f"{LAMBDA_PAIRED['fine-tuning']:g} when fine-tuning with --pairs]")
+    rcan_semantic: bool = arg(False, "rcan: cross-entropy of G(pair input) against the pair's labels through a "
+                              "frozen sim reader trained on the pairs' sim renders (weight lambda_semantic)")
+    rcan_adversarial: bool = arg(False, "rcan: LSGAN discriminator on G(pair input) against the pairs' sim renders, "
+                                 "for sharper outputs (weight lambda_rcan_adversarial)")
+    lambda_rcan_adversarial: float = arg(0.1, "rcan adversarial weight (pix2pix: L1 100 times the GAN weight)")
     semantic: bool | None = arg(None, "semantic consistency loss on/off [default: on for vr-goggles]")
     shift: bool | None = arg(None, "shift loss on/off [default: on for vr-goggles]")
     iterations: int = arg(1500, "generator updates")
@@ -77,7 +103,7 @@ class TranslatorTrainConfig:
                                   "net, trained on sim frames without jitter: it reads colours as a sim-trained policy "
                                   "does (a chair painted in the obstacles' blue is an obstacle to it); off: the judge "
                                   "reads them. Helps only with a judge that finds the chair in real frames [default: "
-                                  "on with --judge-frames]")
+                                  "on with --judge-frames; rcan: on with --rcan-semantic]")
     sim_reader_iterations: int = arg(200, "sim reader updates (unjittered sim frames are quickly learnt)")
     sim_reader_segnet: str | None = arg(None, "a trained sim reader (segnet file) to use instead of training one")
     adapt_segnet: bool = arg(True, "keep training the segnet on sim frames and their sim->real translations (sim "
@@ -88,7 +114,7 @@ class TranslatorTrainConfig:
                               "of sim pixels and would be outvoted by walls and floor)")
     judge_class_balance: bool | None = arg(None, "median-frequency class weights in the training of the judge and "
                                            "the sim reader too: without them the judge learns no chair, even in "
-                                           "sim frames [default: on with --judge-frames]")
+                                           "sim frames [default: on with --judge-frames, and for rcan]")
     judge_average: bool | None = arg(None, "average the judge's weights over the last two thirds of its updates "
                                      "(SWA): steadier pseudo-labels on real frames than any single checkpoint "
                                      "[default: on with --judge-frames]")
@@ -109,21 +135,37 @@ class TranslatorTrainConfig:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if not 0.0 <= self.shift_warmup <= 1.0:
             raise ValueError(f"shift_warmup is a fraction of the iterations, 0 to 1, got {self.shift_warmup}")
-        vr = self.method == "vr-goggles"
+        vr, rcan = self.method == "vr-goggles", self.method == "rcan"
+        if rcan:
+            wrong = [f for f in ("semantic", "shift") if getattr(self, f)]
+            wrong += ["lambda_identity"] if self.lambda_identity > 0 else []
+            if wrong:
+                raise ValueError(f"--method rcan has no {', '.join(wrong)} (losses of the unpaired methods); "
+                                 "its options are --rcan-semantic and --rcan-adversarial")
+        elif self.rcan_semantic or self.rcan_adversarial:
+            raise ValueError("--rcan-semantic and --rcan-adversarial are options of --method rcan; "
+                             f"{self.method} takes --semantic / --shift")
+        if self.lambda_paired is None:
+            self.lambda_paired = LAMBDA_PAIRED["rcan" if rcan else "fine-tuning"]
         if self.semantic is None:
             self.semantic = vr
         if self.shift is None:
             self.shift = vr
-        if self.sim_reader is None:
+        if rcan:
+            self.sim_reader = self.rcan_semantic  # rcan's semantic term reads G's outputs with the sim reader
+        elif self.sim_reader is None:
             self.sim_reader = bool(self.judge_frames)
         if self.judge_class_balance is None:
-            self.judge_class_balance = bool(self.judge_frames)
+            self.judge_class_balance = bool(self.judge_frames) or rcan
         if self.judge_average is None:
             self.judge_average = bool(self.judge_frames)
 
     @property
     def variant(self) -> str:
-        """Human name of the loss set: cyclegan, cyclegan+semantic, cyclegan+shift or vr-goggles."""
+        """Human name of the loss set (the translator file's method): rcan, cyclegan,
+        cyclegan+semantic, cyclegan+shift or vr-goggles (fine-tuning options are in its config)."""
+        if self.method == "rcan":
+            return "rcan"
         if self.semantic and self.shift:
             return "vr-goggles"
         return "cyclegan" + ("+semantic" if self.semantic else "") + ("+shift" if self.shift else "")

@@ -6,27 +6,50 @@ import numpy as np
 import torch
 
 from goggles_gym.common.tensors import to_tensor
-from goggles_gym.frames.collection import FrameCollection
+from goggles_gym.frames.collection import FrameCollection, FrameCollectionError
 
 
 class Batches:
-    """Seeded random batches (with optional flips) from an in-memory collection."""
+    """Seeded random batches (with optional flips) from an in-memory collection.
+
+    ``with_target`` (a paired collection) also yields each frame's target render, drawn with the
+    same indices and flipped with the same flips as the frame and its labels (:meth:`next_paired`).
+    """
 
     def __init__(self, frames: FrameCollection, batch_size: int, flip: bool, rng: np.random.Generator,
-                 device: torch.device, with_labels: bool = False) -> None:
+                 device: torch.device, with_labels: bool = False, with_target: bool = False) -> None:
         self.rgb, self.labels = frames.rgb, frames.labels if with_labels else None
+        self.target = frames.target if with_target else None
+        if with_target and self.target is None:
+            raise FrameCollectionError("target frames were asked for, but the collection is not a paired one "
+                                       "(collect one with python -m goggles_gym.collect --pairs)")
         self.batch_size, self.flip, self.rng, self.device = batch_size, flip, rng, device
 
-    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One batch: float images in [-1, 1] and, if kept, long label maps."""
+    def _draw(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         idx = self.rng.integers(0, len(self.rgb), self.batch_size)
         rgb = self.rgb[idx]
         labels = None if self.labels is None else self.labels[idx]
+        target = None if self.target is None else self.target[idx]
         if self.flip:
             flip = self.rng.random(self.batch_size) < 0.5
             rgb = np.where(flip[:, None, None, None], rgb[:, :, ::-1], rgb)
             if labels is not None:
                 labels = np.where(flip[:, None, None], labels[:, :, ::-1], labels)
-        x = to_tensor(rgb, self.device)
-        y = None if labels is None else torch.from_numpy(np.ascontiguousarray(labels)).long().to(self.device)
-        return x, y
+            if target is not None:
+                target = np.where(flip[:, None, None, None], target[:, :, ::-1], target)
+        return rgb, labels, target
+
+    def _labels(self, labels: np.ndarray | None) -> torch.Tensor | None:
+        return None if labels is None else torch.from_numpy(np.ascontiguousarray(labels)).long().to(self.device)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One batch: float images in [-1, 1] and, if kept, long label maps."""
+        rgb, labels, _ = self._draw()
+        return to_tensor(rgb, self.device), self._labels(labels)
+
+    def next_paired(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """One paired batch: input frames, their labels (if kept) and their target renders, in [-1, 1]."""
+        if self.target is None:
+            raise ValueError("next_paired needs Batches(..., with_target=True) of a paired collection")
+        rgb, labels, target = self._draw()
+        return to_tensor(rgb, self.device), self._labels(labels), to_tensor(target, self.device)

@@ -1,4 +1,6 @@
-"""The translators' losses: adversarial (LSGAN), cycle, identity, semantic consistency, shift."""
+"""The translators' losses: adversarial (LSGAN), cycle, identity, paired (RCAN's canonicalizer),
+semantic consistency, shift. Which of them a method trains with is chosen in one place, the loss
+families of :mod:`goggles_gym.translators.training`."""
 
 from __future__ import annotations
 
@@ -30,6 +32,12 @@ def cycle_loss(reconstructed: Tensor, original: Tensor) -> Tensor:
 def identity_loss(same_domain_output: Tensor, original: Tensor) -> Tensor:
     """L1 between a generator's output on an image already in its target domain and that image."""
     return F.l1_loss(same_domain_output, original)
+
+
+def paired_loss(translated: Tensor, target: Tensor) -> Tensor:
+    """L1 between a generator's output on a pair's input and the pair's target render (the same
+    pose in the sim look): RCAN's canonicalizer loss, and the anchor kept while fine-tuning."""
+    return F.l1_loss(translated, target)
 
 
 def semantic_loss_sim_to_real(seg: nn.Module, translated_sim: Tensor, sim_labels: Tensor,

@@ -1,11 +1,22 @@
-"""One training loop for every translator: CycleGAN, and VR-Goggles' extra losses switched on.
+"""One training loop for every translator; a method is the set of loss families it trains with.
 
-Losses per generator update (each named in TensorBoard under ``loss/``):
-``G_adv`` (LSGAN, both directions), ``cycle`` (L1, both round trips), ``identity``,
-``semantic`` (CyCADA consistency through a frozen sim-trained segmentation net) and ``shift``
-(translation commutes with sub-stride shifts), and ``D_sim`` / ``D_real`` for the discriminators.
-``G`` maps real->sim (the goggles), ``F`` maps sim->real. Training is unpaired: real and sim
-batches are drawn independently from two collections of different episodes.
+Loss families (:data:`LOSS_FAMILIES`, each naming the networks and inputs it needs, when it is on,
+its generator terms and, if adversarial, its discriminator terms) and each method's families
+(:data:`METHOD_LOSSES`) are declared in one place; :class:`TranslatorTrainer` builds only the
+networks its families need and :meth:`TranslatorTrainer.step` sums their terms. Losses, each
+named in TensorBoard under ``loss/``:
+
+- unpaired (cyclegan, vr-goggles): ``G_adv`` (LSGAN, both directions), ``cycle`` (L1, both round
+  trips), ``identity``, ``semantic`` (CyCADA consistency through a frozen sim-trained segmentation
+  net) and ``shift`` (translation commutes with sub-stride shifts), and ``D_sim`` / ``D_real`` for
+  the discriminators. ``G`` maps real->sim (the goggles), ``F`` maps sim->real; real and sim
+  batches are drawn independently from two collections of different episodes;
+- paired (rcan, after RCAN: James et al. CVPR 2019): ``paired`` (L1 of ``G(pair input)`` against the
+  same pose's sim render), optional ``semantic`` (cross-entropy of ``G(pair input)`` against the
+  pair's ground-truth labels through a frozen sim reader) and ``G_adv`` / ``D_sim`` (LSGAN against
+  the pairs' sim renders). Only ``G`` (and ``D_sim``) are built;
+- ``paired`` also joins an unpaired method given ``pairs`` (fine-tuning, e.g. from an rcan
+  canonicalizer with ``init_from``), so the generator keeps the content while it adapts.
 """
 
 from __future__ import annotations
@@ -14,29 +25,32 @@ import itertools
 import json
 import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from goggles_gym.common.device import resolve_device
 from goggles_gym.common.files import atomic_write, atomic_write_text
+from goggles_gym.envs.looks import TARGET_LOOKS
 from goggles_gym.envs.scene import CLASSES
-from goggles_gym.frames.collection import MANIFEST, FrameCollectionError, read_collection
+from goggles_gym.frames.collection import MANIFEST, FrameCollection, FrameCollectionError, read_collection
 from goggles_gym.translators.config import TranslatorTrainConfig
 from goggles_gym.translators.data import Batches
-from goggles_gym.translators.io import save_translator
+from goggles_gym.translators.io import TranslatorFileError, read_translator_file, save_translator
 from goggles_gym.translators.losses import (
     cycle_loss,
     identity_loss,
     lsgan_loss,
     median_frequency_weights,
+    paired_loss,
     sample_shift,
     semantic_loss_real_to_sim,
     semantic_loss_sim_to_real,
@@ -56,6 +70,7 @@ TRANSLATOR = "translator.pt"
 SEGNET = "segnet.pt"
 SEGNET_ADAPTED = "segnet_adapted.pt"
 SEGNET_SIM = "segnet_sim.pt"
+NETS = ("G", "F", "D_sim", "D_real")  # in the order they are built (and initialised from the seed)
 
 
 class ImagePool:
@@ -69,7 +84,7 @@ class ImagePool:
     def query(self, images: torch.Tensor) -> torch.Tensor:
         """Return a batch mixing ``images`` with stored older ones (and store the new ones)."""
         if self.size == 0:
-            return images
+            return images.detach()
         out = []
         for img in images.detach():
             img = img.unsqueeze(0)
@@ -87,27 +102,184 @@ class ImagePool:
 
 @dataclass
 class TranslatorResult:
-    """What :func:`train_translator` produced."""
+    """What :func:`train_translator` produced (``losses``: the last update's, by name)."""
 
     run_dir: Path
     translator_path: Path
     iterations: int
     wall_time_s: float
+    losses: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Forward:
+    """One update's batches and the generator passes its loss families share, each computed once:
+    ``fake_sim = G(real)``, ``rec_real = F(fake_sim)``, ``fake_real = F(sim)``, ``rec_sim = G(fake_real)``
+    (when ``F`` is built) and ``pair_out = G(pair_input)`` (with a paired batch)."""
+
+    real: Tensor | None = None
+    sim: Tensor | None = None
+    sim_labels: Tensor | None = None
+    pair_input: Tensor | None = None
+    pair_labels: Tensor | None = None
+    pair_target: Tensor | None = None
+    fake_sim: Tensor | None = None
+    rec_real: Tensor | None = None
+    fake_real: Tensor | None = None
+    rec_sim: Tensor | None = None
+    pair_out: Tensor | None = None
+
+
+Terms = dict[str, Tensor]
+
+
+@dataclass(frozen=True)
+class LossFamily:
+    """A family of losses: ``nets`` it needs besides ``G`` (built only if a family needs them),
+    ``inputs`` (``unpaired``: real and sim batches; ``pairs``: a paired batch), ``enabled`` (is it on
+    for a config), ``generator`` (its weighted terms of the generator loss, by TensorBoard name) and,
+    for adversarial families, ``discriminator`` (its discriminator losses)."""
+
+    nets: tuple[str, ...]
+    inputs: str
+    enabled: Callable[[TranslatorTrainConfig], bool]
+    generator: Callable[[TranslatorTrainer, Forward], Terms]
+    discriminator: Callable[[TranslatorTrainer, Forward], Terms] | None = None
+
+
+def _g_adversarial(t: TranslatorTrainer, fw: Forward) -> Terms:
+    return {"G_adv": lsgan_loss(t.D_sim(fw.fake_sim), True) + lsgan_loss(t.D_real(fw.fake_real), True)}
+
+
+def _d_adversarial(t: TranslatorTrainer, fw: Forward) -> Terms:
+    old_sim, old_real = t.pool_sim.query(fw.fake_sim), t.pool_real.query(fw.fake_real)
+    return {"D_sim": 0.5 * (lsgan_loss(t.D_sim(fw.sim), True) + lsgan_loss(t.D_sim(old_sim), False)),
+            "D_real": 0.5 * (lsgan_loss(t.D_real(fw.real), True) + lsgan_loss(t.D_real(old_real), False))}
+
+
+def _cycle(t: TranslatorTrainer, fw: Forward) -> Terms:
+    return {"cycle": t.config.lambda_cycle * (cycle_loss(fw.rec_real, fw.real) + cycle_loss(fw.rec_sim, fw.sim))}
+
+
+def _identity(t: TranslatorTrainer, fw: Forward) -> Terms:
+    c = t.config
+    return {"identity": c.lambda_cycle * c.lambda_identity * (
+        identity_loss(t.G(fw.sim), fw.sim) + identity_loss(t.F(fw.real), fw.real))}
+
+
+def _semantic(t: TranslatorTrainer, fw: Forward) -> Terms:
+    c, w = t.config, t.class_weights
+    reader = t.seg if t.sim_reader is None else t.sim_reader  # reads G(real), G(F(sim))
+    sem = (semantic_loss_sim_to_real(t.seg, fw.fake_real, fw.sim_labels, w)
+           + semantic_loss_real_to_sim(t.seg, fw.real, fw.fake_sim, c.pseudo_label_confidence, w, reader))
+    if c.semantic_cycle:
+        sem = sem + semantic_loss_sim_to_real(reader, fw.rec_sim, fw.sim_labels, w)
+    return {"semantic": c.lambda_semantic * sem}
+
+
+def _shift(t: TranslatorTrainer, fw: Forward) -> Terms:
+    return {"shift": t.shift_weight() * (
+        shift_loss(t.G, fw.real, sample_shift(t.G.stride, t.shift_rng), translated=fw.fake_sim)
+        + shift_loss(t.F, fw.sim, sample_shift(t.F.stride, t.shift_rng), translated=fw.fake_real))}
+
+
+def _paired(t: TranslatorTrainer, fw: Forward) -> Terms:
+    return {"paired": t.config.lambda_paired * paired_loss(fw.pair_out, fw.pair_target)}
+
+
+def _paired_semantic(t: TranslatorTrainer, fw: Forward) -> Terms:
+    if t.sim_reader is None or fw.pair_labels is None:
+        raise ValueError("rcan's semantic loss needs a sim reader and the pairs' labels")
+    return {"semantic": t.config.lambda_semantic * semantic_loss_sim_to_real(
+        t.sim_reader, fw.pair_out, fw.pair_labels, t.class_weights)}
+
+
+def _g_paired_adversarial(t: TranslatorTrainer, fw: Forward) -> Terms:
+    return {"G_adv": t.config.lambda_rcan_adversarial * lsgan_loss(t.D_sim(fw.pair_out), True)}
+
+
+def _d_paired_adversarial(t: TranslatorTrainer, fw: Forward) -> Terms:
+    old = t.pool_sim.query(fw.pair_out)
+    return {"D_sim": 0.5 * (lsgan_loss(t.D_sim(fw.pair_target), True) + lsgan_loss(t.D_sim(old), False))}
+
+
+#: Every loss family, by name. A new method is a new entry here and in :data:`METHOD_LOSSES`.
+LOSS_FAMILIES: dict[str, LossFamily] = {
+    "adversarial": LossFamily(("F", "D_sim", "D_real"), "unpaired", lambda c: True, _g_adversarial, _d_adversarial),
+    "cycle": LossFamily(("F",), "unpaired", lambda c: True, _cycle),
+    "identity": LossFamily(("F",), "unpaired", lambda c: c.lambda_identity > 0, _identity),
+    "semantic": LossFamily(("F",), "unpaired", lambda c: bool(c.semantic), _semantic),
+    "shift": LossFamily(("F",), "unpaired", lambda c: bool(c.shift), _shift),
+    "paired": LossFamily((), "pairs", lambda c: c.method == "rcan" or bool(c.pairs), _paired),
+    "paired_semantic": LossFamily((), "pairs", lambda c: c.rcan_semantic, _paired_semantic),
+    "paired_adversarial": LossFamily(("D_sim",), "pairs", lambda c: c.rcan_adversarial, _g_paired_adversarial,
+                                     _d_paired_adversarial),
+}
+
+#: Each method's loss families, in the order their terms are summed; :func:`loss_families` keeps the enabled ones.
+METHOD_LOSSES: dict[str, tuple[str, ...]] = {
+    "cyclegan": ("adversarial", "cycle", "identity", "semantic", "shift", "paired"),
+    "vr-goggles": ("adversarial", "cycle", "identity", "semantic", "shift", "paired"),
+    "rcan": ("paired", "paired_semantic", "paired_adversarial"),
+}
+
+
+def loss_families(config: TranslatorTrainConfig) -> tuple[str, ...]:
+    """The loss families ``config`` trains with: its method's, those its options switch on.
+
+    >>> loss_families(TranslatorTrainConfig(method="rcan", rcan_adversarial=True))
+    ('paired', 'paired_adversarial')
+    >>> loss_families(TranslatorTrainConfig(method="cyclegan", pairs="frames/pairs"))
+    ('adversarial', 'cycle', 'paired')
+    """
+    return tuple(n for n in METHOD_LOSSES[config.method] if LOSS_FAMILIES[n].enabled(config))
+
+
+def check_init_from(path: str | Path, config: TranslatorTrainConfig) -> dict[str, Any]:
+    """Read the translator file ``--init-from`` names and check that its generator is the one
+    ``config`` builds (ngf, n_blocks and n_down); return its contents. A different architecture is
+    an error naming both, not adopted: the goggles' size (and speed) stays what the config says."""
+    try:
+        blob = read_translator_file(path)
+    except TranslatorFileError as exc:
+        raise TranslatorFileError(f"--init-from: {exc}") from None
+    arch = blob.get("architecture", {})
+    want = {"name": "resnet", "ngf": config.ngf, "n_blocks": config.n_blocks, "n_down": 2}
+    if any(arch.get(k) != v for k, v in want.items()):
+        def says(a: dict[str, Any]) -> str:
+            return ", ".join(f"{k} {a.get(k)}" for k in want)
+
+        raise TranslatorFileError(f"--init-from {path}: its generator is {says(arch)} but this run builds "
+                                  f"{says(want)}; pass --ngf {arch.get('ngf')} --n-blocks {arch.get('n_blocks')} "
+                                  "to fine-tune it, or init from a translator of this size")
+    return blob
 
 
 class TranslatorTrainer:
-    """Holds the four networks, optimisers, schedulers and pools; one :meth:`step` = one update."""
+    """Holds the networks its loss families need, optimisers, schedulers and pools; one :meth:`step` = one update.
+
+    Networks not needed are ``None`` (rcan builds ``G``, and ``D_sim`` with ``rcan_adversarial``).
+    ``config.init_from`` (unless resuming) loads ``G``'s weights from that translator file.
+    """
 
     def __init__(self, config: TranslatorTrainConfig, device: torch.device, seg: SegNet | None,
                  class_weights: torch.Tensor | None = None, sim_reader: SegNet | None = None) -> None:
         c = self.config = config
+        self.families = loss_families(c)
+        needed = {"G"}.union(*(LOSS_FAMILIES[n].nets for n in self.families))
+        self.inputs = {LOSS_FAMILIES[n].inputs for n in self.families}
         self.class_weights = None if class_weights is None else class_weights.to(device)
         torch.manual_seed(c.seed)
         self.device = device
-        self.G = init_weights(ResnetGenerator(ngf=c.ngf, n_blocks=c.n_blocks)).to(device)  # real -> sim
-        self.F = init_weights(ResnetGenerator(ngf=c.ngf, n_blocks=c.n_blocks)).to(device)  # sim -> real
-        self.D_sim = init_weights(PatchDiscriminator(ndf=c.ndf, n_layers=c.d_layers)).to(device)
-        self.D_real = init_weights(PatchDiscriminator(ndf=c.ndf, n_layers=c.d_layers)).to(device)
+        self.G = self.F = self.D_sim = self.D_real = None
+        for name in NETS:  # G: real -> sim (the goggles), F: sim -> real
+            if name in needed:
+                net = ResnetGenerator(ngf=c.ngf, n_blocks=c.n_blocks) if name in ("G", "F") else \
+                    PatchDiscriminator(ndf=c.ndf, n_layers=c.d_layers)
+                setattr(self, name, init_weights(net).to(device))
+        self.nets = tuple(n for n in NETS if n in needed)
+        if c.init_from and not c.resume:
+            self.G.load_state_dict(check_init_from(c.init_from, c)["state_dict"])
         self.seg = None if seg is None else seg.to(device)
         self.sim_reader = None if sim_reader is None else sim_reader.to(device).eval().requires_grad_(False)
         self.opt_seg = None
@@ -116,69 +288,75 @@ class TranslatorTrainer:
             if c.adapt_segnet:
                 self.opt_seg = torch.optim.Adam(seg.parameters(), lr=1e-4)
         betas = (c.beta1, 0.999)
-        self.opt_G = torch.optim.Adam(itertools.chain(self.G.parameters(), self.F.parameters()), lr=c.lr, betas=betas)
-        self.opt_D = torch.optim.Adam(itertools.chain(self.D_sim.parameters(), self.D_real.parameters()), lr=c.lr,
+        self.generators = [getattr(self, n) for n in ("G", "F") if n in needed]
+        self.discriminators = [getattr(self, n) for n in ("D_sim", "D_real") if n in needed]
+        self.opt_G = torch.optim.Adam(itertools.chain(*(g.parameters() for g in self.generators)), lr=c.lr,
                                       betas=betas)
+        self.opt_D = None
+        if self.discriminators:
+            self.opt_D = torch.optim.Adam(itertools.chain(*(d.parameters() for d in self.discriminators)), lr=c.lr,
+                                          betas=betas)
         start = int(c.iterations * c.decay_start)
 
         def rule(it: int) -> float:
             return 1.0 - max(0, it - start) / max(c.iterations - start, 1)
 
-        self.sched = [torch.optim.lr_scheduler.LambdaLR(o, rule) for o in (self.opt_G, self.opt_D)]
+        self.sched = [torch.optim.lr_scheduler.LambdaLR(o, rule) for o in (self.opt_G, self.opt_D) if o is not None]
         self.py_rng = random.Random(c.seed)
         self.pool_sim, self.pool_real = ImagePool(c.pool_size, self.py_rng), ImagePool(c.pool_size, self.py_rng)
         self.shift_rng = torch.Generator().manual_seed(c.seed)
         self.jitter_rng = torch.Generator().manual_seed(c.seed + 1)
+        self.data_rng = np.random.default_rng([c.seed, 0])  # batches; in the checkpoint, so a resume draws on
         self.iteration = 0
 
-    def step(self, real: torch.Tensor, sim: torch.Tensor, sim_labels: torch.Tensor | None) -> dict[str, float]:
-        """One generator and one discriminator update; returns every loss by name."""
-        c = self.config
-        fake_sim = self.G(real)
-        rec_real = self.F(fake_sim)
-        fake_real = self.F(sim)
-        rec_sim = self.G(fake_real)
-        for d in (self.D_sim, self.D_real):
+    def _forward(self, real: Tensor | None, sim: Tensor | None, sim_labels: Tensor | None,
+                 pairs: Sequence[Tensor | None] | None) -> Forward:
+        if "unpaired" in self.inputs and (real is None or sim is None):
+            raise ValueError(f"{self.config.method}'s losses need real and sim batches")
+        if "pairs" in self.inputs and pairs is None:
+            raise ValueError(f"the paired loss ({', '.join(self.families)}) needs a paired batch "
+                             "(input, labels, target)")
+        fw = Forward(real, sim, sim_labels)
+        if "unpaired" in self.inputs:
+            fw.fake_sim = self.G(real)
+            fw.rec_real = self.F(fw.fake_sim)
+            fw.fake_real = self.F(sim)
+            fw.rec_sim = self.G(fw.fake_real)
+        if "pairs" in self.inputs:
+            fw.pair_input, fw.pair_labels, fw.pair_target = pairs
+            fw.pair_out = self.G(fw.pair_input)
+        return fw
+
+    def step(self, real: Tensor | None = None, sim: Tensor | None = None, sim_labels: Tensor | None = None,
+             pairs: Sequence[Tensor | None] | None = None) -> dict[str, float]:
+        """One generator update (and one discriminator update, if a family is adversarial) with the
+        config's loss families; ``pairs`` is a paired batch (input, labels or None, target). Returns
+        every loss by name, ``G_total`` and, when the judge adapts, ``seg``."""
+        fw = self._forward(real, sim, sim_labels, pairs)
+        for d in self.discriminators:
             d.requires_grad_(False)
-        losses: dict[str, torch.Tensor] = {
-            "G_adv": lsgan_loss(self.D_sim(fake_sim), True) + lsgan_loss(self.D_real(fake_real), True),
-            "cycle": c.lambda_cycle * (cycle_loss(rec_real, real) + cycle_loss(rec_sim, sim)),
-        }
-        if c.lambda_identity > 0:
-            losses["identity"] = c.lambda_cycle * c.lambda_identity * (
-                identity_loss(self.G(sim), sim) + identity_loss(self.F(real), real))
-        if c.semantic:
-            w = self.class_weights
-            reader = self.seg if self.sim_reader is None else self.sim_reader  # reads G(real), G(F(sim))
-            sem = (semantic_loss_sim_to_real(self.seg, fake_real, sim_labels, w)
-                   + semantic_loss_real_to_sim(self.seg, real, fake_sim, c.pseudo_label_confidence, w, reader))
-            if c.semantic_cycle:
-                sem = sem + semantic_loss_sim_to_real(reader, rec_sim, sim_labels, w)
-            losses["semantic"] = c.lambda_semantic * sem
-        if c.shift:
-            losses["shift"] = self.shift_weight() * (
-                shift_loss(self.G, real, sample_shift(self.G.stride, self.shift_rng), translated=fake_sim)
-                + shift_loss(self.F, sim, sample_shift(self.F.stride, self.shift_rng), translated=fake_real))
+        losses = _merge(LOSS_FAMILIES[n].generator(self, fw) for n in self.families)
         loss_G = sum(losses.values())
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         self.opt_G.step()
 
-        for d in (self.D_sim, self.D_real):
-            d.requires_grad_(True)
-        old_sim, old_real = self.pool_sim.query(fake_sim), self.pool_real.query(fake_real)
-        d_sim = 0.5 * (lsgan_loss(self.D_sim(sim), True) + lsgan_loss(self.D_sim(old_sim), False))
-        d_real = 0.5 * (lsgan_loss(self.D_real(real), True) + lsgan_loss(self.D_real(old_real), False))
-        self.opt_D.zero_grad(set_to_none=True)
-        (d_sim + d_real).backward()
-        self.opt_D.step()
+        d_losses: Terms = {}
+        if self.opt_D is not None:
+            for d in self.discriminators:
+                d.requires_grad_(True)
+            d_losses = _merge(LOSS_FAMILIES[n].discriminator(self, fw) for n in self.families
+                              if LOSS_FAMILIES[n].discriminator is not None)
+            self.opt_D.zero_grad(set_to_none=True)
+            sum(d_losses.values()).backward()
+            self.opt_D.step()
         for s in self.sched:
             s.step()
         self.iteration += 1
         out = {k: v.item() for k, v in losses.items()}
-        out.update(G_total=loss_G.item(), D_sim=d_sim.item(), D_real=d_real.item())
-        if self.opt_seg is not None and sim_labels is not None:
-            out["seg"] = self._adapt_segnet(sim, fake_real.detach(), sim_labels)
+        out.update(G_total=loss_G.item(), **{k: v.item() for k, v in d_losses.items()})
+        if self.opt_seg is not None and sim_labels is not None and fw.fake_real is not None:
+            out["seg"] = self._adapt_segnet(sim, fw.fake_real.detach(), sim_labels)
         return out
 
     def shift_weight(self) -> float:
@@ -205,24 +383,31 @@ class TranslatorTrainer:
         return loss.item()
 
     def state(self) -> dict[str, Any]:
-        """Everything needed to resume (networks, optimisers, schedulers, RNG states)."""
+        """Everything needed to resume (networks, optimisers, schedulers, image pools, RNG states)."""
         return {
             "format": "goggles-gym-translator-checkpoint", "iteration": self.iteration,
-            "nets": {n: getattr(self, n).state_dict() for n in ("G", "F", "D_sim", "D_real")},
-            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+            "nets": {n: getattr(self, n).state_dict() for n in self.nets},
+            "opt_G": self.opt_G.state_dict(), "opt_D": None if self.opt_D is None else self.opt_D.state_dict(),
             "sched": [s.state_dict() for s in self.sched], "py_rng": self.py_rng.getstate(),
             "shift_rng": self.shift_rng.get_state(), "jitter_rng": self.jitter_rng.get_state(),
-            "torch_rng": torch.get_rng_state(),
+            "torch_rng": torch.get_rng_state(), "data_rng": self.data_rng.bit_generator.state,
+            "pools": [[img.cpu() for img in p.images] for p in (self.pool_sim, self.pool_real)],
             "seg": None if self.opt_seg is None else self.seg.state_dict(),
             "opt_seg": None if self.opt_seg is None else self.opt_seg.state_dict(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        """Inverse of :meth:`state`."""
+        """Inverse of :meth:`state` (checkpoints from before image pools and data RNG states were
+        saved resume with empty pools and batches drawn from ``[seed, iteration]``)."""
+        if set(state["nets"]) != set(self.nets):
+            raise ValueError(f"the checkpoint holds networks {', '.join(state['nets'])} but --method "
+                             f"{self.config.method} with these options trains {', '.join(self.nets)}: resume with "
+                             "the options it was started with, or train into another --out")
         for n, sd in state["nets"].items():
             getattr(self, n).load_state_dict(sd)
         self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        if self.opt_D is not None:
+            self.opt_D.load_state_dict(state["opt_D"])
         for s, sd in zip(self.sched, state["sched"], strict=True):
             s.load_state_dict(sd)
         self.py_rng.setstate(state["py_rng"])
@@ -231,9 +416,26 @@ class TranslatorTrainer:
             self.jitter_rng.set_state(state["jitter_rng"].cpu())
         torch.set_rng_state(state["torch_rng"].cpu())
         self.iteration = int(state["iteration"])
+        if "data_rng" in state:
+            self.data_rng.bit_generator.state = state["data_rng"]
+        else:
+            self.data_rng = np.random.default_rng([self.config.seed, self.iteration])
+        for pool, images in zip((self.pool_sim, self.pool_real), state.get("pools", ([], [])), strict=True):
+            pool.images = [img.to(self.device) for img in images]
         if self.opt_seg is not None and state.get("seg") is not None:
             self.seg.load_state_dict(state["seg"])
             self.opt_seg.load_state_dict(state["opt_seg"])
+
+
+def _merge(groups: Any) -> Terms:
+    """Terms of several families in one dict; a name used twice is a registry bug."""
+    out: Terms = {}
+    for terms in groups:
+        for k, v in terms.items():
+            if k in out:
+                raise ValueError(f"two loss families of one method both log loss/{k}")
+            out[k] = v
+    return out
 
 
 def _grid(real: torch.Tensor, trans: torch.Tensor, cyc: torch.Tensor, n: int = 4) -> torch.Tensor:
@@ -265,56 +467,137 @@ def _manifest(path: str | Path) -> dict[str, Any]:
         raise FrameCollectionError(f"{file} is not valid JSON ({exc}); the collection is damaged") from None
 
 
-def check_not_target(real_manifest: dict[str, Any], manifest: dict[str, Any], flag: str, path: str | Path) -> None:
-    """Label safety: the collection given as ``flag`` (``--sim`` or ``--judge-frames``) must not be
-    real-domain frames, nor rendered in the real collection's look (the look the goggles must learn
-    to read), or the translator would train on the target's labels or pixels as if they were sim.
+def check_not_target(real_manifest: dict[str, Any], manifest: dict[str, Any], flag: str, path: str | Path, *,
+                     targets: Sequence[str] = (), fix: str | None = None) -> None:
+    """Label safety: the collection given as ``flag`` (``--sim``, ``--judge-frames`` or ``--pairs``)
+    must not be real-domain frames, nor rendered in the real collection's look (the look the goggles
+    must learn to read) or one of ``targets`` (more target looks), or the translator would train on
+    the target's labels or pixels as if they were sim. ``fix`` replaces the suggested fix.
 
     >>> check_not_target({"look": "real"}, {"look": "sim", "domain": "sim"}, "--sim", "frames/sim")
     >>> check_not_target({"look": "real"}, {"look": "real", "domain": "sim"}, "--sim", "frames/x")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     goggles_gym.frames.collection.FrameCollectionError: --sim frames/x: its frames were rendered in the 'real' ...
     """
-    fix = ("collect the sim / judge frames in the sim or randomized looks "
-           "(python -m goggles_gym.collect --look sim, or --look randomized --domain sim)")
-    target = real_manifest.get("look")
-    if target is not None and manifest.get("look") == target:
+    fix = fix or ("collect the sim / judge frames in the sim or randomized looks "
+                  "(python -m goggles_gym.collect --look sim, or --look randomized --domain sim)")
+    target, look = real_manifest.get("look"), manifest.get("look")
+    if target is not None and look == target:
         raise FrameCollectionError(f"{flag} {path}: its frames were rendered in the {target!r} look, the real "
                                    f"collection's look (the goggles' target); {fix}")
+    if look is not None and look in targets:
+        raise FrameCollectionError(f"{flag} {path}: its frames were rendered in the {look!r} look, a target look of "
+                                   f"the goggles (built-in target looks: {', '.join(targets)}); {fix}")
     if manifest.get("domain") == "real":
         raise FrameCollectionError(f"{flag} {path}: its manifest says domain 'real' (real frames, whose labels are "
                                    f"for measuring only); {fix}")
 
 
+PAIRS_FIX = "collect pairs with python -m goggles_gym.collect --pairs --look randomized --out DIR"
+
+
+def check_pairs(manifest: dict[str, Any], path: str | Path, real_manifest: dict[str, Any] | None = None) -> None:
+    """``--pairs`` must be a paired collection (``kind: paired``) whose targets are sim renders and
+    whose input look is neither the sim look, nor a target look of the goggles (the real
+    collection's, or a built-in one: :data:`goggles_gym.envs.looks.TARGET_LOOKS`), nor real-domain.
+
+    >>> check_pairs({"kind": "paired", "look": "randomized", "target_look": "sim", "domain": "sim"}, "p")
+    >>> check_pairs({"look": "sim"}, "frames/sim")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    goggles_gym.frames.collection.FrameCollectionError: --pairs frames/sim: not a paired collection ...
+    """
+    kind = manifest.get("kind", "frames")
+    if kind != "paired":
+        raise FrameCollectionError(f"--pairs {path}: not a paired collection (its manifest says kind {kind!r}, "
+                                   f"no target/ frames); {PAIRS_FIX}")
+    if manifest.get("target_look") != "sim":
+        raise FrameCollectionError(f"--pairs {path}: its targets are in the {manifest.get('target_look')!r} look, "
+                                   f"not the sim look the policy trained on; {PAIRS_FIX}")
+    if manifest.get("look") == "sim":
+        raise FrameCollectionError(f"--pairs {path}: its inputs are in the sim look too; {PAIRS_FIX}")
+    check_not_target(real_manifest or {}, manifest, "--pairs", path, targets=TARGET_LOOKS, fix=PAIRS_FIX)
+
+
+def _read_pairs(c: TranslatorTrainConfig, real_manifest: dict[str, Any]) -> FrameCollection:
+    if not Path(c.pairs).is_dir():
+        raise FrameCollectionError(f"--pairs {c.pairs}: folder not found; {PAIRS_FIX}")
+    check_pairs(_manifest(c.pairs), c.pairs, real_manifest)
+    pairs = read_collection(c.pairs)
+    if c.rcan_semantic and pairs.labels is None:
+        raise FrameCollectionError(f"--pairs {c.pairs}: no label maps, which --rcan-semantic needs; {PAIRS_FIX}")
+    return pairs
+
+
+def _check_init_from(c: TranslatorTrainConfig, size: tuple[int, int], real_look: str | None) -> dict[str, Any]:
+    blob = check_init_from(c.init_from, c)
+    if tuple(blob["image_size"]) != tuple(size):
+        raise TranslatorFileError(f"--init-from {c.init_from}: it was trained on {blob['image_size'][0]} x "
+                                  f"{blob['image_size'][1]} frames but these are {size[0]} x {size[1]}; "
+                                  "init from a translator of the frames' size")
+    pairs_look = blob.get("extra", {}).get("pairs_look")
+    if real_look is not None and pairs_look == real_look:
+        raise FrameCollectionError(f"--init-from {c.init_from}: it was trained on pairs rendered in the {real_look!r} "
+                                   "look, the real collection's look (the goggles' target); "
+                                   "init from a canonicalizer of randomized-look pairs")
+    return blob
+
+
 def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
-    """Train (or resume) a translator as ``config`` says; artifacts go into ``config.out``."""
+    """Train (or resume) a translator as ``config`` says; artifacts go into ``config.out``.
+
+    Unpaired methods read ``real`` and ``sim`` (and ``pairs`` to keep the paired loss while
+    fine-tuning); ``rcan`` reads ``pairs`` alone (``real``, if given, only for label safety).
+    Every input is checked before any network is trained.
+    """
     c = config
+    rcan = c.method == "rcan"
+    if rcan and not c.pairs:
+        raise ValueError("--method rcan trains on a paired sim collection: give --pairs DIR "
+                         "(python -m goggles_gym.collect --pairs --look randomized --out DIR)")
+    if not rcan and (not c.real or not c.sim):
+        raise ValueError("--real and --sim frame collections are required (python -m goggles_gym.collect makes them)")
     run = Path(c.out)
-    run.mkdir(parents=True, exist_ok=True)
     device = resolve_device(c.device)
-    real, sim = read_collection(c.real), read_collection(c.sim)
-    check_not_target(real.manifest, sim.manifest, "--sim", c.sim)
-    if c.judge_frames:
-        check_not_target(real.manifest, _manifest(c.judge_frames), "--judge-frames", c.judge_frames)
-    if real.size != sim.size:
-        raise FrameCollectionError(f"real frames are {real.size} but sim frames are {sim.size}; "
-                                   "collect both at the policy's image size")
-    if any(v % 4 for v in real.size):
-        raise FrameCollectionError(f"frame size {real.size} must be a multiple of 4 (the generator's stride)")
+    real = sim = pairs = None
+    if rcan:
+        if c.real and not Path(c.real).exists():
+            raise FrameCollectionError(f"frame folder not found: {c.real}")
+        real_manifest = _manifest(c.real) if c.real else {}
+    else:
+        real, sim = read_collection(c.real), read_collection(c.sim)
+        real_manifest = real.manifest
+        check_not_target(real.manifest, sim.manifest, "--sim", c.sim)
+        if c.judge_frames:
+            check_not_target(real.manifest, _manifest(c.judge_frames), "--judge-frames", c.judge_frames)
+        if real.size != sim.size:
+            raise FrameCollectionError(f"real frames are {real.size} but sim frames are {sim.size}; "
+                                       "collect both at the policy's image size")
+    if c.pairs:
+        pairs = _read_pairs(c, real_manifest)
+        if real is not None and pairs.size != real.size:
+            raise FrameCollectionError(f"--pairs {c.pairs}: its frames are {pairs.size} but the real frames are "
+                                       f"{real.size}; collect both at the policy's image size")
+    size = (pairs if rcan else real).size
+    if any(v % 4 for v in size):
+        raise FrameCollectionError(f"frame size {size} must be a multiple of 4 (the generator's stride)")
+    init = _check_init_from(c, size, real_manifest.get("look")) if c.init_from and not c.resume else None
+    if c.resume and not (run / CHECKPOINT).is_file():
+        raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {run}; run without --resume first")
+    run.mkdir(parents=True, exist_ok=True)
+
     seg = sim_reader = None
     if c.semantic:
         seg = _given_saved_or_trained(c.segnet, run / SEGNET, device, lambda: train_judge(
             read_collection(c.judge_frames) if c.judge_frames else sim, c, device))
-    if c.semantic and c.sim_reader:
+    if (c.semantic or rcan) and c.sim_reader:  # rcan: the sim reader learns from the pairs' sim renders
+        reader_frames = FrameCollection(pairs.target, pairs.labels, pairs.manifest) if rcan else sim
         sim_reader = _given_saved_or_trained(c.sim_reader_segnet, run / SEGNET_SIM, device,
-                                             lambda: train_sim_reader(sim, c, device))
+                                             lambda: train_sim_reader(reader_frames, c, device))
     weights = None
-    if c.semantic and c.class_balance:
-        weights = median_frequency_weights(torch.from_numpy(sim.labels), len(CLASSES))
+    if (c.semantic or c.rcan_semantic) and c.class_balance:
+        weights = median_frequency_weights(torch.from_numpy((pairs if rcan else sim).labels), len(CLASSES))
     trainer = TranslatorTrainer(c, device, seg, weights, sim_reader)
     if c.resume:
-        if not (run / CHECKPOINT).is_file():
-            raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {run}; run without --resume first")
         try:
             state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)  # load_state moves to device
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means a damaged file
@@ -322,12 +605,26 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
                              "or restore it") from None
         if not isinstance(state, dict) or state.get("format") != "goggles-gym-translator-checkpoint":
             raise ValueError(f"{run / CHECKPOINT} is not a goggles-gym translator checkpoint")
-        trainer.load_state(state)
-    data_rng = np.random.default_rng([c.seed, trainer.iteration])
-    real_batches = Batches(real, c.batch_size, c.flip, data_rng, device)
-    sim_batches = Batches(sim, c.batch_size, c.flip, data_rng, device, with_labels=c.semantic)
-    meta = {"real": c.real, "sim": c.sim, "real_look": real.manifest.get("look"),
-            "sim_look": sim.manifest.get("look"), "variant": c.variant}
+        try:
+            trainer.load_state(state)
+        except ValueError as exc:
+            raise ValueError(f"{run / CHECKPOINT}: {exc}") from None
+    unpaired = "unpaired" in trainer.inputs
+    real_batches = sim_batches = pair_batches = None
+    if unpaired:
+        real_batches = Batches(real, c.batch_size, c.flip, trainer.data_rng, device)
+        sim_batches = Batches(sim, c.batch_size, c.flip, trainer.data_rng, device, with_labels=c.semantic)
+    if "pairs" in trainer.inputs:
+        pair_batches = Batches(pairs, c.batch_size, c.flip, trainer.data_rng, device, with_labels=c.rcan_semantic,
+                               with_target=True)
+    meta = {"real": c.real, "sim": c.sim, "real_look": real_manifest.get("look"),
+            "sim_look": None if sim is None else sim.manifest.get("look"), "variant": c.variant,
+            "losses": list(trainer.families), "pairs": c.pairs,
+            "pairs_look": None if pairs is None else pairs.manifest.get("look"), "init_from": c.init_from}
+    if init is not None:
+        meta["init_from_method"] = init.get("method")
+    elif c.init_from and (run / "config.json").is_file():  # a resumed run keeps what it recorded at the start
+        meta["init_from_method"] = json.loads((run / "config.json").read_text(encoding="utf-8")).get("init_from_method")
     atomic_write_text(run / "config.json", json.dumps({**c.to_dict(), **meta}, indent=2))
     writer = SummaryWriter(str(run / "tb"))
 
@@ -335,33 +632,42 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
         atomic_write(run / CHECKPOINT, lambda tmp: torch.save(trainer.state(), tmp))
         if trainer.opt_seg is not None:
             save_segnet(run / SEGNET_ADAPTED, trainer.seg)
-        return save_translator(run / TRANSLATOR, trainer.G, method=c.variant, image_size=real.size,
+        return save_translator(run / TRANSLATOR, trainer.G, method=c.variant, image_size=size,
                                config=c.to_dict(), extra={**meta, "iterations": trainer.iteration, "final": final})
 
     start = time.perf_counter()
     bar = tqdm(total=c.iterations, initial=trainer.iteration, desc=f"training {c.variant}", disable=not c.progress_bar)
-    for G in (trainer.G, trainer.F, trainer.D_sim, trainer.D_real):
-        G.train()
+    for net in (*trainer.generators, *trainer.discriminators):
+        net.train()
+    losses: dict[str, float] = {}
     while trainer.iteration < c.iterations:
-        x_real, _ = real_batches.next()
-        x_sim, y_sim = sim_batches.next()
-        losses = trainer.step(x_real, x_sim, y_sim)
+        x_real = x_sim = y_sim = pair = None
+        if unpaired:
+            x_real, _ = real_batches.next()
+            x_sim, y_sim = sim_batches.next()
+        if pair_batches is not None:
+            pair = pair_batches.next_paired()
+        losses = trainer.step(x_real, x_sim, y_sim, pair)
         it = trainer.iteration
         bar.update()
         if it % c.log_every == 0 or it == c.iterations:
             for k, v in losses.items():
                 writer.add_scalar(f"loss/{k}", v, it)
             writer.add_scalar("lr", trainer.sched[0].get_last_lr()[0], it)
-            bar.set_postfix(G=f"{losses['G_total']:.2f}", D=f"{losses['D_sim'] + losses['D_real']:.2f}")
+            d_total = sum(v for k, v in losses.items() if k.startswith("D_"))
+            bar.set_postfix(G=f"{losses['G_total']:.2f}", D=f"{d_total:.2f}")
         if it % c.image_every == 0 or it == c.iterations:
             with torch.no_grad():
-                fake = trainer.G(x_real)
-                writer.add_image("real_to_sim", _grid(x_real, fake, trainer.F(fake)), it)
-                fake_r = trainer.F(x_sim)
-                writer.add_image("sim_to_real", _grid(x_sim, fake_r, trainer.G(fake_r)), it)
+                if unpaired:
+                    fake = trainer.G(x_real)
+                    writer.add_image("real_to_sim", _grid(x_real, fake, trainer.F(fake)), it)
+                    fake_r = trainer.F(x_sim)
+                    writer.add_image("sim_to_real", _grid(x_sim, fake_r, trainer.G(fake_r)), it)
+                if pair is not None:  # input | G(input) | sim render
+                    writer.add_image("pairs", _grid(pair[0], trainer.G(pair[0]), pair[2]), it)
         if it % c.checkpoint_every == 0 and it < c.iterations:
             save()
     bar.close()
     path = save(final=True)
     writer.close()
-    return TranslatorResult(run, path, trainer.iteration, time.perf_counter() - start)
+    return TranslatorResult(run, path, trainer.iteration, time.perf_counter() - start, losses)
