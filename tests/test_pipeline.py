@@ -122,6 +122,34 @@ def test_until_stops_after_a_stage_and_the_next_run_goes_on(tmp_path, capsys):
     assert exc.value.code == 2 and "--until" in capsys.readouterr().err
 
 
+def test_canonicalizer_stage_and_the_pretrained_rows(tmp_path):
+    config = tiny(tmp_path / "a", ablations=False, dr_timesteps=0, judge_look="sim", validation_episodes=0,
+                  canonicalizer_iterations=2, pair_frames=12)
+    Pipeline(config, "tiny").run_all()
+    run, plan = tmp_path / "a", SeedPlan(0)
+    pairs = read_collection(run / "frames" / "pairs")
+    assert pairs.manifest["kind"] == "paired" and pairs.target is not None and len(pairs) == 12
+    assert {plan.owner(e) for e in pairs.manifest["frame_episodes"]} == {"frames/pairs"}
+    canon = translators.load(run / "canonicalizer" / "translator.pt")
+    assert canon.method == "rcan" and canon.meta["config"]["seed"] == plan.seed_of("canonicalizer")
+    for name in ("cyclegan+pretrain", "vr-goggles+pretrain"):
+        tc = translators.load(run / "translators" / name / "seed0" / "translator.pt").meta["config"]
+        assert tc["init_from"] == str(run / "canonicalizer" / "translator.pt") and tc["pairs"] == str(
+            run / "frames" / "pairs")
+    results = json.loads((run / "report" / "results.json").read_text())
+    assert [c["condition"] for c in results["conditions"]] == ["sim oracle", "no goggles", "cyclegan", "vr-goggles",
+                                                               "rcan", "cyclegan+pretrain", "vr-goggles+pretrain"]
+    # a canonicalizer trained elsewhere: no canonicalizer stage, the +pretrain rows start from it
+    other = tiny(tmp_path / "b", ablations=False, dr_timesteps=0, judge_look="sim", validation_episodes=0,
+                 canonicalizer_iterations=2, pair_frames=12, pretrained=str(run / "canonicalizer" / "translator.pt"))
+    Pipeline(other, "tiny", until="translators").run_all()
+    assert not (tmp_path / "b" / "canonicalizer").exists()
+    tc = translators.load(tmp_path / "b" / "translators" / "vr-goggles+pretrain" / "seed0" / "translator.pt")
+    assert tc.meta["config"]["init_from"] == str(run / "canonicalizer" / "translator.pt")
+    with pytest.raises(FileNotFoundError, match="--pretrained"):
+        Pipeline(tiny(tmp_path / "c", canonicalizer_iterations=2, pretrained=str(tmp_path / "nope.pt")))
+
+
 def test_judge_look_sim_keeps_the_sim_collection(tmp_path):
     config, plan = tiny(tmp_path, judge_look="sim"), SeedPlan(0)
     assert "judge" not in stage_configs.collections(config, plan)
@@ -197,12 +225,12 @@ def test_force_follows_the_declared_reads():
     from goggles_gym.pipeline.stages import STAGES, to_redo
 
     assert to_redo(STAGES, ["policy"]) == {"policy", "validate", "evaluate"}
-    assert to_redo(STAGES, ["frames"]) == {"frames", "segnet", "translators", "validate", "evaluate"}
+    assert to_redo(STAGES, ["frames"]) == {"frames", "segnet", "canonicalizer", "translators", "validate", "evaluate"}
     assert to_redo(STAGES, ["evaluate"]) == {"evaluate"}
     assert to_redo(STAGES, ["all"]) == STAGES_SET
 
 
-STAGES_SET = {"policy", "dr_policy", "frames", "segnet", "translators", "validate", "evaluate"}
+STAGES_SET = {"policy", "dr_policy", "frames", "segnet", "canonicalizer", "translators", "validate", "evaluate"}
 
 
 def test_paper_preset_sets_the_shift_weight_of_every_translator(tmp_path):

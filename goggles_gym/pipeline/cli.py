@@ -11,9 +11,11 @@ up where it stopped; policies and translators resume from their last checkpoint)
 
   policy       PPO in the sim look                          policy/model.zip, summary.json
   dr_policy    the same, in randomized looks (DR baseline)   policy_dr/...
-  frames       unpaired sim, real and sim_eval collections  frames/{sim,real,sim_eval,judge}/manifest.json
+  frames       unpaired sim, real and sim_eval collections  frames/{sim,real,sim_eval,judge,pairs}/manifest.json
+               (judge: randomized looks, labelled; pairs: randomized -> sim renders of the same pose)
   segnet       the semantic loss's judge and sim reader,    segnet/judge.pt, sim_reader.pt, eval.pt
                and a separate evaluation net
+  canonicalizer  rcan on the simulator's pairs (optional)   canonicalizer/translator.pt
   translators  each method x each translator seed           translators/<variant>/seed<k>/translator.pt
   validate     the conditions on the validation episodes    validation/ (with --validation-episodes N)
   evaluate     the conditions on the evaluation episodes    report/results.json, report.md, ...

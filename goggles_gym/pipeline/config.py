@@ -37,6 +37,15 @@ class PipelineConfig:
                                 "report gives every seed's success, the mean and its interval (1: each row is one "
                                 "draw)")
     ablations: bool = arg(True, "also train CycleGAN+semantic and CycleGAN+shift for the ablation rows")
+    canonicalizer_iterations: int = arg(0, "updates of the rcan canonicalizer (randomized -> sim, trained on the "
+                                        "simulator's own pairs, no target frame) that the +pretrain rows start from; "
+                                        "0: no canonicalizer, no rcan and +pretrain rows")
+    pair_frames: int = arg(3000, "pairs of the paired sim collection (randomized render, sim render, labels) the "
+                           "canonicalizer learns from and the +pretrain translators keep their paired loss on")
+    pretrained: str = arg("", "a canonicalizer translator.pt trained elsewhere (same image size and sim look) to use "
+                          "instead of training one: it depends on the simulator, not on the target look")
+    canonicalizer: dict[str, Any] = arg(help="extra TranslatorTrainConfig fields of the canonicalizer (rcan_semantic, "
+                                        "ngf, ...)", factory=dict, flag=False)
     episodes: int = arg(100, "evaluation episodes per condition (the seed plan's evaluation block: report only)")
     validation_episodes: int = arg(0, "validation episodes per condition (the seed plan's validation block, for "
                                    "choosing settings; written to validation/, never to the report; 0: no validation)")
@@ -113,9 +122,17 @@ def check_config(c: PipelineConfig) -> None:
     for name in positive:
         if getattr(c, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(c, name)}")
-    for name in ("dr_timesteps", "validation_episodes", "metric_frames", "policy_eval_freq", "judge_frames"):
+    if c.pretrained and not Path(c.pretrained).is_file():
+        raise FileNotFoundError(f"--pretrained {c.pretrained}: no such translator file (a canonicalizer's "
+                                "translator.pt, e.g. another run's canonicalizer/translator.pt)")
+    if c.pretrained and c.canonicalizer_iterations < 1:
+        raise ValueError("--pretrained needs --canonicalizer-iterations >= 1 (the switch for the rcan and +pretrain "
+                         "rows); the canonicalizer itself is then not trained")
+    for name in ("dr_timesteps", "validation_episodes", "metric_frames", "policy_eval_freq", "judge_frames",
+                 "canonicalizer_iterations"):
         if getattr(c, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(c, name)}")
-    for name in ("frames", "judge_frames", "episodes", "validation_episodes", "metric_frames", "translator_seeds"):
+    for name in ("frames", "judge_frames", "pair_frames", "episodes", "validation_episodes", "metric_frames",
+                 "translator_seeds"):
         if getattr(c, name) >= BLOCK:
             raise ValueError(f"--{name.replace('_', '-')} {getattr(c, name)}: a seed block holds {BLOCK - 1} at most")

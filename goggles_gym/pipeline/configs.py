@@ -33,9 +33,31 @@ class CollectionSpec:
     action_seed: int
 
 
+PRETRAINED = {"cyclegan+pretrain": dict(method="cyclegan"), "vr-goggles+pretrain": dict(method="vr-goggles")}
+RCAN = "rcan"  # the canonicalizer itself, zero-shot: the goggles row that uses no target frame
+
+
 def variants(c: PipelineConfig) -> dict[str, dict[str, Any]]:
-    """The translator methods this run trains, by name, with their loss switches."""
-    return {**VARIANTS, **(ABLATIONS if c.ablations else {})}
+    """The translator methods this run trains, by name, with their loss switches (the +pretrain
+    ones start from the canonicalizer and keep its paired loss)."""
+    return {**VARIANTS, **(ABLATIONS if c.ablations else {}),
+            **(PRETRAINED if c.canonicalizer_iterations > 0 else {})}
+
+
+def canonicalizer_file(c: PipelineConfig, run: Path) -> Path:
+    """The canonicalizer the +pretrain translators start from: ``--pretrained`` or the run's own."""
+    return Path(c.pretrained) if c.pretrained else run / "canonicalizer" / "translator.pt"
+
+
+def canonicalizer_config(c: PipelineConfig, plan: SeedPlan, run: Path) -> TranslatorTrainConfig:
+    """The rcan canonicalizer's training config: the run's paired sim collection, its own seed."""
+    return TranslatorTrainConfig(**{
+        **dict(method="rcan", pairs=str(run / "frames" / "pairs"), real=str(run / "frames" / "real"),
+               out=str(run / "canonicalizer"), iterations=c.canonicalizer_iterations,
+               seed=plan.seed_of("canonicalizer"), device=c.device, progress_bar=c.progress_bar,
+               seg_iterations=c.seg_iterations),
+        **{k: v for k, v in c.translator.items() if k in ("ngf", "n_blocks", "batch_size", "lr")},
+        **c.canonicalizer})
 
 
 def policy_config(c: PipelineConfig, plan: SeedPlan, run: Path, stage: str) -> PolicyTrainConfig:
@@ -61,6 +83,8 @@ def collections(c: PipelineConfig, plan: SeedPlan) -> dict[str, CollectionSpec]:
     specs = [("sim", "sim", "sim", c.frames), ("real", c.look, "real", c.frames), ("sim_eval", "sim", "sim", c.frames)]
     if c.judge_look != "sim":
         specs.append(("judge", c.judge_look, "sim", c.judge_frames))
+    if c.canonicalizer_iterations > 0:  # the simulator's own pairs: randomized render -> sim render, same pose
+        specs.append(("pairs", "randomized", "paired", c.pair_frames))
     out = {}
     for name, look, domain, count in specs:
         block = plan.block(f"frames/{name}")
@@ -78,6 +102,8 @@ def translator_config(c: PipelineConfig, plan: SeedPlan, run: Path, variant: str
                 seg_iterations=c.seg_iterations, seed=plan.translator_seed(repeat), device=c.device,
                 segnet=str(segnets / "judge.pt"), progress_bar=c.progress_bar,
                 judge_frames=str(frames / "judge") if c.judge_look != "sim" else "")
+    if variant in PRETRAINED:
+        base.update(init_from=str(canonicalizer_file(c, run)), pairs=str(frames / "pairs"))
     config = TranslatorTrainConfig(**{**base, **c.translator, **variants(c).get(variant, VARIANTS["vr-goggles"])})
     if config.sim_reader and not config.sim_reader_segnet:
         config.sim_reader_segnet = str(segnets / "sim_reader.pt")
@@ -108,9 +134,11 @@ def evaluate_config(c: PipelineConfig, plan: SeedPlan, run: Path, split: str) ->
     files = {v: [str(translator_folder(run, v, k) / "translator.pt") for k in range(c.translator_seeds)]
              for v in variants(c)}
     extra = [f"{v}={p}" for v, paths in files.items() if v not in VARIANTS for p in paths]
+    if c.canonicalizer_iterations > 0:
+        extra.insert(0, f"{RCAN}={canonicalizer_file(c, run)}")
     return EvaluateConfig(policy=str(run / "policy"), out=str(run / ("report" if split == "evaluation" else split)),
                           look=c.look, cyclegan=files["cyclegan"], vr_goggles=files["vr-goggles"], goggles=extra,
-                          translator_seeds=c.translator_seeds,
+                          translator_seeds=None if c.canonicalizer_iterations > 0 else c.translator_seeds,
                           dr_policy=str(run / "policy_dr") if c.dr_timesteps > 0 else None, episodes=episodes,
                           first_seed=plan.block(split).first, segnet=str(run / "segnet" / "eval.pt"),
                           metric_frames=c.metric_frames, metric_first_seed=plan.block(f"{split}/metrics").first,

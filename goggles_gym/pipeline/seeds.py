@@ -28,6 +28,7 @@ BLOCKS = (
     "translators",
     "validation", "validation/metrics",
     "evaluation", "evaluation/metrics",
+    "canonicalizer",
 )
 SPAN = 32 * BLOCK  # seeds per run; room for new blocks without moving the old ones
 BASE = 100_000_000  # away from the small seeds people type (0, 1, 42) and the CLIs' own defaults

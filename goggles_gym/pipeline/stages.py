@@ -3,10 +3,12 @@
 
   policy       PPO in the sim look                          policy/model.zip, summary.json
   dr_policy    the same, in randomized looks (DR baseline)   policy_dr/...
-  frames       unpaired sim, real and sim_eval collections  frames/{sim,real,sim_eval,judge}/manifest.json
+  frames       unpaired sim, real and sim_eval collections  frames/{sim,real,sim_eval,judge,pairs}/manifest.json
+               (judge: randomized looks, labelled; pairs: randomized -> sim renders of the same pose)
                (and judge: the simulator in randomized looks)
   segnet       the semantic loss's judge and sim reader,    segnet/judge.pt, sim_reader.pt, eval.pt
                and a separate evaluation net
+  canonicalizer  rcan on the simulator's pairs (optional)   canonicalizer/translator.pt
   translators  each method x each translator seed           translators/<variant>/seed<k>/translator.pt
   validate     every condition on the validation episodes   validation/results.json (for choosing settings)
   evaluate     every condition on the evaluation episodes   report/results.json, report.md, ...
@@ -107,18 +109,22 @@ class FramesStage(Stage):
                                                                                            self.ctx.plan)]
 
     def run(self, redo: bool) -> None:
-        from goggles_gym.frames.sources import collect_from_env
+        from goggles_gym.frames.sources import collect_from_env, collect_pairs
 
         c = self.ctx.config
+        env = {**c.env, "image_size": c.image_size}
         for spec in configs.collections(c, self.ctx.plan).values():
             path = self.ctx.run / "frames" / spec.name
             if (path / "manifest.json").is_file() and not redo:
                 continue
             if path.exists():
                 shutil.rmtree(path)  # an interrupted (or forced) collection starts over
-            collect_from_env(path, spec.look, spec.count, spec.action_seed, domain=spec.domain,
-                             env_kwargs={**c.env, "image_size": c.image_size}, progress=c.progress_bar,
-                             episodes=spec.episodes)
+            if spec.domain == "paired":
+                collect_pairs(path, spec.count, spec.action_seed, episodes=spec.episodes, input_look=spec.look,
+                              env_kwargs=env, progress=c.progress_bar)
+            else:
+                collect_from_env(path, spec.look, spec.count, spec.action_seed, domain=spec.domain, env_kwargs=env,
+                                 progress=c.progress_bar, episodes=spec.episodes)
 
 
 class SegnetStage(Stage):
@@ -158,11 +164,37 @@ class SegnetStage(Stage):
             save_segnet(todo["eval"], net)
 
 
+class CanonicalizerStage(Stage):
+    """The rcan canonicalizer (randomized -> sim, on the simulator's own pairs): trained once per run,
+    unless ``--pretrained`` gives one trained elsewhere; the +pretrain translators start from it."""
+
+    name = "canonicalizer"
+    reads = ("frames",)
+
+    def enabled(self) -> bool:
+        return self.ctx.config.canonicalizer_iterations > 0 and not self.ctx.config.pretrained
+
+    def outputs(self) -> list[Path]:
+        return [configs.canonicalizer_file(self.ctx.config, self.ctx.run)]
+
+    def done(self) -> bool:
+        return _translator_final(self.outputs()[0])
+
+    def run(self, redo: bool) -> None:
+        from goggles_gym.translators.training import CHECKPOINT, train_translator
+
+        config = configs.canonicalizer_config(self.ctx.config, self.ctx.plan, self.ctx.run)
+        if redo and Path(config.out).exists():
+            shutil.rmtree(config.out)
+        result = train_translator(dataclasses.replace(config, resume=(Path(config.out) / CHECKPOINT).is_file()))
+        self.ctx.state.translator_trained("canonicalizer", result.wall_time_s, result.iterations)
+
+
 class TranslatorsStage(Stage):
     """Every translator method, once per translator seed (each resumes from its checkpoint)."""
 
     name = "translators"
-    reads = ("frames", "segnet")
+    reads = ("frames", "segnet", "canonicalizer")
 
     def jobs(self) -> dict[str, TranslatorTrainConfig]:
         c = self.ctx.config
@@ -201,7 +233,7 @@ class EvaluateStage(Stage):
     """Every condition on the seed plan's evaluation episodes, and the report."""
 
     name = "evaluate"
-    reads = ("policy", "dr_policy", "segnet", "translators")
+    reads = ("policy", "dr_policy", "segnet", "canonicalizer", "translators")
     split = "evaluation"
 
     def config(self) -> EvaluateConfig:
@@ -230,8 +262,8 @@ class ValidateStage(EvaluateStage):
         return self.ctx.config.validation_episodes > 0
 
 
-STAGES: tuple[type[Stage], ...] = (PolicyStage, DRPolicyStage, FramesStage, SegnetStage, TranslatorsStage,
-                                   ValidateStage, EvaluateStage)
+STAGES: tuple[type[Stage], ...] = (PolicyStage, DRPolicyStage, FramesStage, SegnetStage, CanonicalizerStage,
+                                   TranslatorsStage, ValidateStage, EvaluateStage)
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
 
@@ -241,6 +273,8 @@ def to_redo(stages: Sequence[type[Stage]], force: Sequence[str]) -> set[str]:
 
     >>> sorted(to_redo(STAGES, ["segnet"]))
     ['evaluate', 'segnet', 'translators', 'validate']
+    >>> sorted(to_redo(STAGES, ["canonicalizer"]))
+    ['canonicalizer', 'evaluate', 'translators', 'validate']
     """
     names = [s.name for s in stages]
     for name in force:
