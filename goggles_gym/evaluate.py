@@ -52,7 +52,7 @@ def evaluate_main(argv: Sequence[str] | None = None) -> None:
 def print_table(summaries: Sequence[dict]) -> None:
     """The results as an aligned text table (a goggles row: mean over translator seeds, min-max, p-values)."""
     print(f"{'condition':34s} {'success':>8s} {'min-max':>9s} {'95% CI':>10s} {'p vs CG':>8s} {'p vs raw':>8s} "
-          f"{'mIoU':>6s} {'L1':>6s} {'shift':>6s}")
+          f"{'mIoU':>6s} {'chair':>6s} {'L1':>6s} {'shift':>6s}")
 
     def f(s: dict, key: str, spec: str) -> str:
         v = s.get(key)
@@ -64,6 +64,7 @@ def print_table(summaries: Sequence[dict]) -> None:
         name = s["condition"] + (" (under-trained)" if s.get("under_trained") else "")
         print(f"{name:34s} {s['success_rate']:8.0%} {spread:>9s} {f'{lo:.0%}-{hi:.0%}':>10s} "
               f"{f(s, 'p_vs_cyclegan', '.3f'):>8s} {f(s, 'p_vs_no_goggles', '.3f'):>8s} {f(s, 'miou', '.3f'):>6s} "
+              f"{f(s, 'chair_iou', '.3f'):>6s} "
               f"{f(s, 'paired_l1', '.1f'):>6s} {f(s, 'shift', '.2f'):>6s}")
 
 

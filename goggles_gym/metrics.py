@@ -37,6 +37,27 @@ def mean_iou(pred: np.ndarray, labels: np.ndarray, n_classes: int = len(CLASSES)
     return float(np.mean(ious))
 
 
+def class_iou(pred: np.ndarray, labels: np.ndarray, cls: int) -> float:
+    """IoU of one class (NaN where neither the labels nor the predictions hold it).
+
+    >>> class_iou(np.array([3, 3, 1, 1]), np.array([3, 1, 1, 1]), 3)
+    0.5
+    """
+    union = np.logical_or(pred == cls, labels == cls).sum()
+    return float(np.logical_and(pred == cls, labels == cls).sum() / union) if union else float("nan")
+
+
+def false_positive_rate(pred: np.ndarray, labels: np.ndarray, cls: int) -> float:
+    """Share of the pixels of other classes that are read as ``cls``: a chair the goggles invent
+    (a table painted in the chair's colour) is what sends the policy the wrong way.
+
+    >>> false_positive_rate(np.array([3, 3, 1, 1]), np.array([3, 1, 1, 1]), 3)
+    0.3333333333333333
+    """
+    other = labels != cls
+    return float(np.logical_and(pred == cls, other).sum() / max(int(other.sum()), 1))
+
+
 def paired_l1(frames: np.ndarray, sim: np.ndarray) -> float:
     """Mean absolute difference (0..255 units) between frames and the true sim renders."""
     return float(np.abs(frames.astype(np.float32) - sim.astype(np.float32)).mean())

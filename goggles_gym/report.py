@@ -24,7 +24,7 @@ def write_tables(out: str | os.PathLike, summaries: Sequence[dict[str, Any]], ex
                                                        default=float))
     keys = ["condition", "episodes", "n_seeds", "successes", "success_rate", "success_min", "success_max",
             "ci95_low", "ci95_high", "interval", "p_vs_cyclegan", "p_vs_no_goggles", "spl", "mean_length",
-            "mean_collisions", "miou", "paired_l1", "shift", "frames_per_s"]
+            "mean_collisions", "miou", "chair_iou", "chair_fp", "paired_l1", "shift", "frames_per_s"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
     writer.writeheader()
@@ -128,8 +128,8 @@ def markdown_report(summaries: Sequence[dict[str, Any]], title: str, header: str
     lines = [f"# {title}", ""]
     lines += [f"![{Path(i).stem}]({i})" for i in images[:1]]
     lines += ["", header, "", "| condition | success | per translator seed | min-max | 95% CI | p vs CycleGAN | "
-              "p vs no goggles | SPL | mean length | collisions | mIoU | L1 to sim | shift | frames/s |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "p vs no goggles | SPL | mean length | collisions | mIoU | chair IoU | chair FP | L1 to sim | shift | "
+              "frames/s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def fmt(v: Any, spec: str) -> str:
         return "" if v is None or isinstance(v, str) or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
@@ -146,7 +146,9 @@ def markdown_report(summaries: Sequence[dict[str, Any]], title: str, header: str
         lines.append(f"| {name} | {success} | {' / '.join(_pct(p['success_rate']) for p in seeds)} | {spread} | "
                      f"{lo:.0%}-{hi:.0%} | {_p(s.get('p_vs_cyclegan'))} | {_p(s.get('p_vs_no_goggles'))} | "
                      f"{s['spl']:.2f} | {s['mean_length']:.1f} | {s['mean_collisions']:.2f} | "
-                     f"{fmt(s.get('miou'), '.3f')} | {fmt(s.get('paired_l1'), '.1f')} | {fmt(s.get('shift'), '.2f')} | "
+                     f"{fmt(s.get('miou'), '.3f')} | {fmt(s.get('chair_iou'), '.3f')} | "
+                     f"{fmt(s.get('chair_fp'), '.2%')} | "
+                     f"{fmt(s.get('paired_l1'), '.1f')} | {fmt(s.get('shift'), '.2f')} | "
                      f"{fmt(s.get('frames_per_s'), '.0f')} |")
     lines.append("")
     lines += [f"![{Path(i).stem}]({i})" for i in images[1:]]

@@ -40,6 +40,7 @@ def test_runs_end_to_end_with_every_condition_on_the_same_seeds(finished):
     assert seeds["sim oracle"] == SeedPlan(0).evaluation_episodes(2)
     by_name = {c["condition"]: c for c in results["conditions"]}
     assert 0.0 <= by_name["vr-goggles"]["miou"] <= 1.0 and by_name["cyclegan"]["shift"] >= 0.0
+    assert 0.0 <= by_name["cyclegan"]["chair_fp"] <= 1.0 and "chair_iou" in by_name["no goggles"]
     for name in ("success.png", "strips.png", "results.csv", "episode_vr_goggles.mp4", "episode_sim_oracle.mp4"):
         assert (run / "report" / name).is_file(), name
     text = report.read_text()

@@ -102,15 +102,18 @@ def goggles_files(config: EvaluateConfig) -> dict[str, list[str]]:
 def translation_figures(frames: np.ndarray, paired: dict[str, np.ndarray], seg: Any) -> dict[str, float]:
     """Paired L1 to the true sim render and (when ``seg`` is given) mIoU of ``frames``: the held-out
     real frames of ``paired`` as one condition shows them to the policy (raw, translated, true sim)."""
-    from goggles_gym.metrics import mean_iou, paired_l1, predict_labels
+    from goggles_gym.envs.scene import CLASSES
+    from goggles_gym.metrics import class_iou, false_positive_rate, mean_iou, paired_l1, predict_labels
 
     out = {"paired_l1": paired_l1(frames, paired["sim"])}
     if seg is not None:
-        out["miou"] = mean_iou(predict_labels(seg, frames), paired["labels"])
+        pred, chair = predict_labels(seg, frames), CLASSES.index("chair")
+        out.update(miou=mean_iou(pred, paired["labels"]), chair_iou=class_iou(pred, paired["labels"], chair),
+                   chair_fp=false_positive_rate(pred, paired["labels"], chair))
     return out
 
 
-FIGURES = ("miou", "paired_l1", "shift", "frames_per_s")
+FIGURES = ("miou", "chair_iou", "chair_fp", "paired_l1", "shift", "frames_per_s")
 
 
 def _condition_summary(runs: list[_Run]) -> dict[str, Any]:
@@ -283,8 +286,9 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
                    "; success is the mean over seeds with its t interval, per-seed figures beside") + "; "
                 if goggles else "")
              + "p: exact McNemar test on the paired episodes (seeds pooled, each seed paired with the same seed of "
-             f"CycleGAN). Translation figures on {config.metric_frames} held-out paired frames (mIoU of an evaluation "
-             f"segmentation net trained on sim frames; L1 to the true sim render and shift in 0..255 units; "
+             f"CycleGAN). Translation figures on {config.metric_frames} held-out paired frames (mIoU, chair IoU and "
+             f"chair FP, the share of other classes' pixels read as chair, by an evaluation segmentation net trained "
+             f"on sim frames; L1 to the true sim render and shift in 0..255 units; "
              f"frames/s at batch 1, inference backend {backends}). Evaluation wall time {wall / 60:.1f} min.")
     if dr_policy is not None:
         own_dr = by_condition[DR_OWN][0].result.summary()["success_rate"]
