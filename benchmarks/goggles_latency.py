@@ -28,7 +28,7 @@ from goggles_gym import translators
 from goggles_gym.envs import ChairNav
 from goggles_gym.metrics import frames_per_second
 from goggles_gym.translators.io import Translator
-from goggles_gym.translators.networks import ResnetGenerator, init_weights
+from goggles_gym.translators.networks import ResnetGenerator, init_weights, make_generator
 from goggles_gym.wrappers import GogglesWrapper, VecGogglesWrapper
 
 
@@ -58,6 +58,8 @@ def env_steps_per_s(env, n: int, batch: int = 1) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--translator", default=None, help="translator file to time (default: preset-sized, random)")
+    ap.add_argument("--generator", default="resnet", choices=("resnet", "unet"), help="architecture (no --translator)")
+    ap.add_argument("--upsample", default=None, choices=("transpose", "resize"), help="upsampling (no --translator)")
     ap.add_argument("--seconds", type=float, default=3.0, help="timing window per measurement")
     ap.add_argument("--steps", type=int, default=2000, help="env steps per steps/s measurement")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved unwrapped/wrapped rounds (median reported)")
@@ -70,9 +72,9 @@ def main() -> None:
         print(f"translator: {args.translator} ({base.method}, {size0[0]}x{size0[1]})")
     else:
         preset = translators.TranslatorTrainConfig()
-        gen = init_weights(ResnetGenerator(ngf=preset.ngf, n_blocks=preset.n_blocks)).eval()
+        gen = init_weights(make_generator(args.generator, preset.ngf, preset.n_blocks, upsample=args.upsample)).eval()
         size0 = (64, 64)
-        print(f"translator: preset-sized generator (ngf {preset.ngf}, {preset.n_blocks} blocks), random weights")
+        print(f"translator: preset-sized generator ({gen.architecture()}), random weights")
     reference = init_weights(ResnetGenerator(ngf=64, n_blocks=9)).eval()
     rng = np.random.default_rng(0)
 

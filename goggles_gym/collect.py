@@ -1,4 +1,5 @@
-"""``python -m goggles_gym.collect``: save sim or real frames as a collection (PNG folder + manifest).
+"""``goggles-gym collect`` (or ``python -m goggles_gym.collect``): save sim or real frames as a collection
+(PNG folder + manifest).
 
     python -m goggles_gym.collect --look sim --count 5000 --seed 0 --out runs/frames/sim
     python -m goggles_gym.collect --look real --count 5000 --seed 1 --out runs/frames/real
@@ -17,27 +18,27 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from goggles_gym.common.cli import run_cli
+from goggles_gym.common.cli import ArgumentParser, number, program, run_cli, whole_number
 
 
 def parser() -> argparse.ArgumentParser:
     """Argument parser of the collect CLI."""
-    ap = argparse.ArgumentParser(prog="python -m goggles_gym.collect", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(prog=f"{program()} collect", description=__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="new collection folder")
     ap.add_argument("--look", default=None, help="env look to render (built-in name or YAML); not with --source "
                     "[default: sim; with --pairs: randomized]")
     ap.add_argument("--pairs", action="store_true", help="paired sim collection: each pose in --look (rgb/) and in "
                     "the sim look (target/), with labels; sticky random actions; not with --source or --policy")
     ap.add_argument("--source", default=None, help="video file, camera index or stream URL instead of the env")
-    ap.add_argument("--count", type=int, default=5000, help="number of frames")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the episodes and actions (env only)")
-    ap.add_argument("--size", type=int, default=64, help="frame size (square; env: its image_size)")
+    ap.add_argument("--count", type=whole_number, default=5000, help="number of frames")
+    ap.add_argument("--seed", type=whole_number, default=0, help="seed of the episodes and actions (env only)")
+    ap.add_argument("--size", type=whole_number, default=64, help="frame size (square; env: its image_size)")
     ap.add_argument("--domain", choices=("sim", "real"), default=None,
                     help="sim keeps labels for training, real keeps them for measuring only [default: by look]")
     ap.add_argument("--policy", default=None, help="policy run folder or zip to drive the env (default: sticky random)")
-    ap.add_argument("--epsilon", type=float, default=0.2, help="random action probability with --policy")
-    ap.add_argument("--stride", type=int, default=1, help="keep every N-th capture frame (--source only)")
+    ap.add_argument("--epsilon", type=number, default=0.2, help="random action probability with --policy")
+    ap.add_argument("--stride", type=whole_number, default=1, help="keep every N-th capture frame (--source only)")
     ap.add_argument("--no-progress-bar", action="store_true", help="hide the progress bar")
     return ap
 
@@ -47,6 +48,11 @@ def collect_main(argv: Sequence[str] | None = None) -> None:
     from goggles_gym.frames.sources import collect_from_capture, collect_from_env
 
     args = parser().parse_args(argv)
+    for name, value, least in (("--count", args.count, 1), ("--size", args.size, 4), ("--stride", args.stride, 1)):
+        if value < least:
+            raise ValueError(f"{name} {value}: must be at least {least}")
+    if not 0.0 <= args.epsilon <= 1.0:
+        raise ValueError(f"--epsilon {args.epsilon}: a probability, give a value from 0 to 1")
     progress = not args.no_progress_bar
     if args.pairs:
         from goggles_gym.frames.sources import collect_pairs

@@ -1,4 +1,5 @@
-"""``python -m goggles_gym.evaluate``: No-Goggles vs CycleGAN vs VR-Goggles, closed loop, with a report.
+"""``goggles-gym evaluate`` (or ``python -m goggles_gym.evaluate``): No-Goggles vs CycleGAN vs VR-Goggles,
+closed loop, with a report.
 
     python -m goggles_gym.evaluate --policy runs/x/policy --look real \\
         --cyclegan runs/x/translators/cyclegan/seed{0,1,2}/translator.pt \\
@@ -18,14 +19,14 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from goggles_gym.common.cli import add_dataclass_args, build_config, run_cli
+from goggles_gym.common.cli import ArgumentParser, add_dataclass_args, build_config, program, run_cli
 from goggles_gym.evaluation import EvaluateConfig
 
 
 def parser() -> argparse.ArgumentParser:
     """Argument parser of the evaluate CLI."""
-    ap = argparse.ArgumentParser(prog="python -m goggles_gym.evaluate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(prog=f"{program()} evaluate", description=__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataclass_args(ap, EvaluateConfig)
     ap.add_argument("--cyclegan", nargs="+", default=None, metavar="TRANSLATOR",
                     help="CycleGAN translator file(s), one per translator seed")

@@ -36,18 +36,23 @@ def write_tables(out: str | os.PathLike, summaries: Sequence[dict[str, Any]], ex
 
 
 def success_chart(path: str | os.PathLike, summaries: Sequence[dict[str, Any]], title: str) -> Path:
-    """Bar chart of success rates with their 95% Wilson intervals (PNG)."""
-    import matplotlib
+    """Bar chart of success rates with their 95% Wilson intervals (PNG).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn on a bare :class:`matplotlib.figure.Figure` with the Agg canvas: no pyplot, so the
+    caller's matplotlib backend is never switched.
+    """
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     names = [s["condition"] for s in summaries]
     rates = np.array([s["success_rate"] for s in summaries])
     lo = rates - np.array([s["success_ci95"][0] for s in summaries])
     hi = np.array([s["success_ci95"][1] for s in summaries]) - rates
-    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 3.6), dpi=120)
-    colors = plt.cm.tab10(np.arange(len(names)) % 10)
+    fig = Figure(figsize=(1.6 * len(names) + 2, 3.6), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    colors = matplotlib.colormaps["tab10"](np.arange(len(names)) % 10)
     ax.bar(names, rates * 100, yerr=np.stack([lo, hi]) * 100, capsize=6, color=colors)
     for i, s in enumerate(summaries):  # each translator seed's own success, over the mean's bar
         per_seed = [p["success_rate"] * 100 for p in s.get("per_seed", [])]
@@ -64,14 +69,15 @@ def success_chart(path: str | os.PathLike, summaries: Sequence[dict[str, Any]], 
     ax.set_ylabel("success rate (%)")
     ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
+    for label in ax.get_xticklabels():
+        label.set_rotation(20)
+        label.set_horizontalalignment("right")
     fig.tight_layout()
 
     def save(tmp: Path) -> None:
         fig.savefig(tmp, format="png")
 
     atomic_write(path, save)
-    plt.close(fig)
     return Path(path)
 
 

@@ -1,4 +1,5 @@
-"""``python -m goggles_gym.train [policy|translator] ...``: train a sim policy (default) or a translator.
+"""``goggles-gym train [policy|translator] ...`` (or ``python -m goggles_gym.train``): train a sim policy
+(the default) or a translator.
 
 Policy training starts from a YAML preset (``--preset``, default: the ``--algo``'s built-in one);
 flags override the preset, and ``--env KEY=VALUE`` / ``--hp KEY=VALUE`` override env settings and
@@ -22,18 +23,21 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from goggles_gym.common.cli import add_dataclass_args, build_config, parse_overrides, run_cli
+from goggles_gym.common.cli import ArgumentParser, add_dataclass_args, build_config, parse_overrides, program
 from goggles_gym.policies.config import PolicyTrainConfig, load_preset
 from goggles_gym.translators.config import TranslatorTrainConfig
 
 
-def policy_parser() -> argparse.ArgumentParser:
-    """Argument parser of ``train policy``."""
-    parser = argparse.ArgumentParser(prog="python -m goggles_gym.train policy",
-                                     description="Train a ChairNav policy with Stable-Baselines3.")
+def policy_parser(preset: dict[str, Any] | None = None, preset_name: str = "ppo") -> argparse.ArgumentParser:
+    """Argument parser of ``train policy``; its help shows ``preset``'s values as the defaults."""
+    parser = ArgumentParser(prog=f"{program()} train policy",
+                            description="Train a ChairNav policy with Stable-Baselines3. The defaults shown are "
+                                        f"those of preset {preset_name}; another --preset or --algo sets its own "
+                                        "(add --help after it to see them), and flags override the preset.")
     parser.add_argument("--preset", default=None, help="preset name (ppo, a2c, dqn) or YAML path [default: --algo]")
-    add_dataclass_args(parser, PolicyTrainConfig)
+    add_dataclass_args(parser, PolicyTrainConfig, defaults=preset, preset=preset_name)
     parser.add_argument("--env", dest="env_overrides", action="append", metavar="KEY=VALUE",
                         help="ChairNav setting, e.g. image_size=32")
     parser.add_argument("--hp", dest="hp_overrides", action="append", metavar="KEY=VALUE",
@@ -45,7 +49,16 @@ def policy_main(argv: Sequence[str] | None = None) -> None:
     """Parse flags, train, and print the held-out success rate, steps and wall time."""
     from goggles_gym.policies.training import train_policy
 
-    args = policy_parser().parse_args(argv)
+    pre = ArgumentParser(prog=f"{program()} train policy", add_help=False)
+    pre.add_argument("--preset")
+    pre.add_argument("--algo")
+    known = pre.parse_known_args(argv)[0]
+    name = known.preset or known.algo or "ppo"
+    try:
+        shown: dict[str, Any] | None = load_preset(name)
+    except (ValueError, FileNotFoundError):  # a bad --algo or --preset: the parser or load_preset says so
+        shown = None
+    args = policy_parser(shown, name).parse_args(argv)
     preset = load_preset(args.preset or args.algo or "ppo")
     preset["env"] = {**preset.get("env", {}), **parse_overrides(args.env_overrides, "--env")}
     preset["hyperparams"] = {**preset.get("hyperparams", {}), **parse_overrides(args.hp_overrides, "--hp")}
@@ -59,10 +72,10 @@ def policy_main(argv: Sequence[str] | None = None) -> None:
 
 def translator_parser() -> argparse.ArgumentParser:
     """Argument parser of ``train translator``."""
-    parser = argparse.ArgumentParser(prog="python -m goggles_gym.train translator",
-                                     description="Train a real->sim translator: CycleGAN or VR-Goggles on two "
-                                                 "unpaired frame collections (--real, --sim), or the RCAN "
-                                                 "canonicalizer on a paired sim collection (--pairs).")
+    parser = ArgumentParser(prog=f"{program()} train translator",
+                            description="Train a real->sim translator: CycleGAN or VR-Goggles on two "
+                                        "unpaired frame collections (--real, --sim), or the RCAN "
+                                        "canonicalizer on a paired sim collection (--pairs).")
     add_dataclass_args(parser, TranslatorTrainConfig)
     return parser
 
@@ -79,13 +92,11 @@ def translator_main(argv: Sequence[str] | None = None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Dispatch to ``policy`` (the default) or ``translator``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "translator":
-        return run_cli(translator_main, argv[1:])
-    if argv and argv[0] == "policy":
-        argv = argv[1:]
-    return run_cli(policy_main, argv)
+    """``train policy`` (the default) or ``train translator``, through the one dispatcher
+    (:mod:`goggles_gym.cli`); ``--help`` lists both."""
+    from goggles_gym.cli import main as cli_main
+
+    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

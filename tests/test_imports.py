@@ -10,6 +10,8 @@ goggles_gym module it reaches (``from goggles_gym.translators import io`` -> ``g
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -167,3 +169,12 @@ def test_lower_layers_never_import_evaluation_pipeline_or_report():
                     todo.append(dep)
         bad += [f"{module} reaches {dep}" for dep in sorted(seen) if _in(dep, UPPER)]
     assert not bad, "layering violations: " + "; ".join(bad)
+
+
+def test_the_gymnasium_wrappers_do_not_import_sb3():
+    code = ("import sys; from goggles_gym.wrappers import GogglesWrapper, VectorGogglesWrapper, check_fit; "
+            "print('stable_baselines3' in sys.modules); from goggles_gym.wrappers import VecGogglesWrapper; "
+            "print(VecGogglesWrapper.__module__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["False", "goggles_gym.wrappers.sb3"]

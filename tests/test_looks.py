@@ -1,3 +1,4 @@
+import dataclasses
 import sys
 
 import cv2
@@ -251,3 +252,32 @@ def test_missing_scikit_image_is_named(tmp_path, monkeypatch):
     with pytest.raises(LookError, match=r"builtin:photo_grass.*scikit-image"):
         texture_path("builtin:photo_grass")
     assert texture_path("builtin:plaster").is_file()  # procedural textures do not need it
+
+
+def test_unreadable_texture_or_mesh_files_are_named(tmp_path):
+    (tmp_path / "broken.png").write_bytes(b"not an image at all")
+    (tmp_path / "empty.obj").write_text("# no vertices, no faces\n")
+    (tmp_path / "binary.obj").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "chair.stl").write_text("solid x\nendsolid x\n")
+    cases = [({"floor": {"texture": "broken.png"}}, r"floor\.texture: .*broken\.png cannot be read as an image"),
+             ({"chair_mesh": "empty.obj"}, r"chair_mesh: .*empty\.obj cannot be read as a mesh.*\(v\) and face \(f\)"),
+             ({"chair_mesh": "binary.obj"}, r"chair_mesh: .*binary\.obj cannot be read as a mesh \(binary"),
+             ({"chair_mesh": "chair.stl"}, r"chair_mesh: .*chair\.stl is not a Wavefront \.obj mesh")]
+    for data, message in cases:
+        path = tmp_path / "look.yaml"
+        path.write_text(yaml.safe_dump(data))
+        with pytest.raises(LookError, match=message):
+            Look.from_yaml(path)
+    # a look built in Python skips from_dict's check; loading it into a scene checks too
+    with pytest.raises(LookError, match=r"broken\.png cannot be read as an image"):
+        ChairNav(look=Look(floor=dataclasses.replace(Look().floor, texture=str(tmp_path / "broken.png"))),
+                 image_size=16)
+    with pytest.raises(LookError, match=r"empty\.obj cannot be read as a mesh"):
+        ChairNav(look=Look(chair_mesh=str(tmp_path / "empty.obj")), image_size=16)
+
+
+def test_a_binary_file_given_as_a_look_is_named(tmp_path):
+    path = tmp_path / "photo.yaml"
+    path.write_bytes(cv2.imencode(".png", np.zeros((4, 4, 3), np.uint8))[1].tobytes())
+    with pytest.raises(LookError, match=r"look file .*photo\.yaml is not a text file"):
+        get_look(str(path))

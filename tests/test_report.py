@@ -1,5 +1,7 @@
 import csv
 import json
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -37,3 +39,13 @@ def test_tables_chart_strip_video_and_markdown(tmp_path):
     md = markdown_report(SUMMARIES, "Title", "how", ["success.png"], ["ep.mp4"])
     assert "| no goggles | 10% (1/10) |  |  | 2%-40% |" in md and "![success](success.png)" in md
     assert "| vr-goggles | 55% (mean of 2) | 40% / 70% | 40%-70% | 0%-100% |  | <0.001 |" in md
+
+
+
+def test_the_chart_leaves_the_callers_matplotlib_backend_alone(tmp_path):
+    code = ("import json, sys, matplotlib; matplotlib.use('svg'); from goggles_gym.report import success_chart; "
+            f"success_chart({str(tmp_path / 'c.png')!r}, json.loads({json.dumps(SUMMARIES)!r}), 't'); "
+            "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["svg", "False"] and (tmp_path / "c.png").is_file()

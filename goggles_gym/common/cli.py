@@ -1,4 +1,9 @@
-"""Dataclass-driven command lines: every option is declared once, as a dataclass field with help."""
+"""Dataclass-driven command lines: every option is declared once, as a dataclass field with help.
+
+A bad command line is one ``error: ...`` line naming the flag and the fix, exit status 2 (see
+:class:`ArgumentParser` and :func:`run_cli`); the config dataclasses check their own values
+(:func:`check_at_least`), so the library raises the same ``ValueError``.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,34 @@ import argparse
 import dataclasses
 import sys
 import typing
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import yaml
 
 T = TypeVar("T")
+
+
+class CliError(ValueError):
+    """A bad command line (an unknown flag, an invalid choice or number): one line, exit status 2."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose errors raise :class:`CliError` (one line, no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message} (see {self.prog} --help)")
+
+
+def program() -> str:
+    """How this program is called: ``goggles-gym`` under the console script, else ``python -m goggles_gym``."""
+    return "goggles-gym" if Path(sys.argv[0]).name == "goggles-gym" else "python -m goggles_gym"
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a config field: ``n_envs`` -> ``--n-envs``."""
+    return "--" + name.replace("_", "-")
 
 
 def arg(default: Any = dataclasses.MISSING, help: str = "", *, factory: Callable[[], Any] | None = None,
@@ -23,28 +50,70 @@ def arg(default: Any = dataclasses.MISSING, help: str = "", *, factory: Callable
     return dataclasses.field(default=default, metadata=meta)
 
 
-def add_dataclass_args(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add ``--name`` for each field of ``cls``; defaults stay None so only given flags override."""
+def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, defaults: Mapping[str, Any] | None = None,
+                       preset: str | None = None) -> None:
+    """Add ``--name`` for each field of ``cls``; defaults stay None so only given flags override.
+
+    The help shows the value that will be used: ``defaults`` (a preset's values, named ``preset``)
+    over the dataclass defaults, e.g. ``[default: 32 (preset quick)]``.
+    """
     hints = typing.get_type_hints(cls)
+    defaults = defaults or {}
     for f in dataclasses.fields(cls):
         if not f.metadata.get("flag", True):
             continue
-        name = "--" + f.name.replace("_", "-")
         hint = hints[f.name]
-        default = f.default if f.default is not dataclasses.MISSING else "(preset)"
-        helptext = f"{f.metadata.get('help', '')} [default: {default}]"
+        if f.name in defaults:
+            shown = f"{defaults[f.name]} (preset {preset})" if preset else defaults[f.name]
+        else:
+            shown = f.default if f.default is not dataclasses.MISSING else "(preset)"
+        helptext = f"{f.metadata.get('help', '')} [default: {shown}]".replace("%", "%%")
         if hint is bool or bool in typing.get_args(hint):
-            parser.add_argument(name, action=argparse.BooleanOptionalAction, default=None, help=helptext)
+            parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, default=None, help=helptext)
             continue
-        base = _scalar(hint)
-        parser.add_argument(name, type=base, default=None, choices=f.metadata.get("choices"), help=helptext)
+        parser.add_argument(flag(f.name), type=_scalar(hint), default=None, choices=f.metadata.get("choices"),
+                            help=helptext)
+
+
+def whole_number(text: str) -> int:
+    """argparse type: an integer, with a message that says so."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def number(text: str) -> float:
+    """argparse type: a float, with a message that says so."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number (e.g. 0.5 or 2e-4), got {text!r}") from None
 
 
 def _scalar(hint: Any) -> Callable[[str], Any]:
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if typing.get_origin(hint) is not None and args:
         hint = args[0]
-    return hint if hint in (int, float, str) else str
+    return {int: whole_number, float: number}.get(hint, str)
+
+
+def _help_of(config: Any, name: str) -> str:
+    for f in dataclasses.fields(config):
+        if f.name == name:
+            return f.metadata.get("help", "").split(";")[0].split(" [default")[0]
+    return ""
+
+
+def check_at_least(config: Any, minimum: int, *names: str) -> None:
+    """Raise ``ValueError`` naming the flag if a whole-number field of ``config`` is below ``minimum``."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{flag(name)} {value!r}: expected a whole number >= {minimum}")
+        if value < minimum:
+            hint = _help_of(config, name)
+            raise ValueError(f"{flag(name)} {value}: must be at least {minimum}" + (f" ({hint})" if hint else ""))
 
 
 def parse_overrides(items: Sequence[str] | None, what: str) -> dict[str, Any]:
@@ -54,7 +123,11 @@ def parse_overrides(items: Sequence[str] | None, what: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"{what} override {item!r} must look like KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError(f"{what} {item}: the value is not valid YAML; quote it or write a number, "
+                             "true/false or [a, b]") from None
     return out
 
 
@@ -72,11 +145,16 @@ def build_config(cls: type[T], preset: dict[str, Any], flags: argparse.Namespace
     return cls(**values)
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
 def run_cli(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> int:
-    """Run ``main``; turn a library error into one clear line on stderr and exit status 2."""
+    """Run ``main``; turn a bad flag or a library error into one ``error:`` line on stderr and exit status 2."""
     try:
         main(argv)
     except (ValueError, FileNotFoundError, KeyError, RuntimeError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     return 0

@@ -19,8 +19,11 @@ ACTION_NAMES = ("forward", "turn_left", "turn_right")
 
 def check_image_size(image_size: int | tuple[int, int]) -> tuple[int, int]:
     """Normalise ``image_size`` to (height, width), both positive multiples of 4."""
-    h, w = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
-    if not all(isinstance(v, (int, np.integer)) and v >= 8 and v % 4 == 0 for v in (h, w)):
+    pair = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else image_size
+    if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+        raise ValueError(f"image_size must be an int or (height, width) of multiples of 4, >= 8; got {image_size!r}")
+    h, w = pair
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 8 and v % 4 == 0 for v in (h, w)):
         raise ValueError(f"image_size must be an int or (height, width) of multiples of 4, >= 8; got {image_size!r}")
     return int(h), int(w)
 

@@ -127,6 +127,9 @@ class Look:
             raise LookError(f"look file not found: {path} (give a built-in look name or an existing YAML path)")
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise LookError(f"look file {path} is not a text file (binary content): give a look YAML file "
+                            "(an image goes in a material's texture key)") from None
         except yaml.YAMLError as exc:
             raise LookError(f"look file {path} is not valid YAML: {exc}") from exc
         if not isinstance(data, dict):
@@ -166,8 +169,12 @@ class Look:
                     )
             elif not Path(tex).is_file():
                 raise LookError(f"{key}.texture: texture file not found: {tex} (fix the path or use builtin:NAME)")
-        if self.chair_mesh is not None and not Path(self.chair_mesh).is_file():
-            raise LookError(f"chair_mesh: mesh file not found: {self.chair_mesh} (give an existing .obj file)")
+            else:
+                check_texture_file(tex, f"{key}.texture")
+        if self.chair_mesh is not None:
+            if not Path(self.chair_mesh).is_file():
+                raise LookError(f"chair_mesh: mesh file not found: {self.chair_mesh} (give an existing .obj file)")
+            check_mesh_file(self.chair_mesh)
 
 
 MATERIALS = ("floor", "walls", "chair", "obstacles")
@@ -181,6 +188,25 @@ def texture_path(texture: str) -> Path:
         except ImportError as exc:
             raise LookError(f"texture {texture!r}: {exc}") from exc
     return Path(texture)
+
+
+def check_texture_file(path: str | os.PathLike, key: str = "texture") -> None:
+    """Raise :class:`LookError` naming ``path`` if OpenCV cannot decode it as an image."""
+    if cv2.imread(str(path), cv2.IMREAD_COLOR) is None:
+        raise LookError(f"{key}: {path} cannot be read as an image (give a PNG or JPEG file)")
+
+
+def check_mesh_file(path: str | os.PathLike, key: str = "chair_mesh") -> None:
+    """Raise :class:`LookError` naming ``path`` unless it is a text .obj mesh with a vertex and a face."""
+    path = Path(path)
+    if path.suffix.lower() != ".obj":
+        raise LookError(f"{key}: {path} is not a Wavefront .obj mesh; give a .obj file (metres, z up)")
+    data = path.read_bytes()
+    if b"\0" in data:
+        raise LookError(f"{key}: {path} cannot be read as a mesh (binary content); give a text .obj file")
+    heads = {line.split(maxsplit=1)[0] for line in data.decode("latin-1").splitlines() if line.strip()}
+    if not {"v", "f"} <= heads:
+        raise LookError(f"{key}: {path} cannot be read as a mesh: an .obj needs vertex (v) and face (f) lines")
 
 
 def image_digest(path: str | os.PathLike) -> str:

@@ -8,13 +8,41 @@ file), so thousands of resets do not grow memory. The seed's RNG alone decides t
 from __future__ import annotations
 
 import math
+import os
+import sys
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
-import pybullet as p
 
-from goggles_gym.envs.looks import Look, Material, texture_path
+from goggles_gym.envs.looks import Look, Material, check_mesh_file, check_texture_file, texture_path
+
+
+def _import_pybullet() -> ModuleType:
+    """``import pybullet`` without its "pybullet build time" banner on stderr (so an error of the
+    command line stays one line); an import error is raised as usual."""
+    if "pybullet" in sys.modules:
+        return sys.modules["pybullet"]
+    sys.stderr.flush()
+    try:
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no file descriptor 2 to silence
+        import pybullet
+
+        return pybullet
+    os.dup2(devnull, 2)
+    try:
+        import pybullet
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return pybullet
+
+
+p = _import_pybullet()
 
 #: Semantic classes of the label maps in ``info["labels"]`` (values of each pixel).
 CLASSES: tuple[str, ...] = ("background", "floor", "wall", "chair", "obstacle")
@@ -102,13 +130,26 @@ def _footprint_radius(half: tuple[float, float, float]) -> float:
     return math.hypot(half[0], half[1])
 
 
+def _disconnect(client: int) -> None:
+    """Disconnect a PyBullet client, ignoring one already gone."""
+    try:
+        p.disconnect(physicsClientId=client)
+    except p.error:
+        pass
+
+
 class Scene:
-    """One PyBullet client holding the room; see the module docstring."""
+    """One PyBullet client holding the room; see the module docstring.
+
+    :meth:`close` disconnects the client; a scene dropped without it disconnects when collected
+    (each client holds tens of MB).
+    """
 
     def __init__(self, config: SceneConfig = SceneConfig(), chair_mesh: str | None = None,
                  chair_mesh_scale: float = 1.0) -> None:
         self.config = config
         self.client = p.connect(p.DIRECT)
+        self._finalizer = weakref.finalize(self, _disconnect, self.client)
         self._textures: dict[str, int] = {}
         self._applied: dict[int, tuple] = {}
         self._projections: dict[tuple[int, int], tuple] = {}
@@ -167,6 +208,8 @@ class Scene:
         """Draw the chair with ``mesh`` (an OBJ file: metres, z up, origin at the floor) or the built-in one."""
         if self.chair >= 0 and mesh == self.chair_mesh:
             return
+        if mesh is not None:
+            check_mesh_file(mesh)  # PyBullet would only print a warning and draw no chair
         pose = ((0, 0, -10), (0, 0, 0, 1))
         if self.chair >= 0:
             pose = p.getBasePositionAndOrientation(self.chair, physicsClientId=self.client)
@@ -254,6 +297,7 @@ class Scene:
             return -1
         if texture not in self._textures:
             path = texture_path(texture)
+            check_texture_file(path)  # PyBullet would only print a warning and draw without it
             tid = p.loadTexture(str(path), physicsClientId=self.client)
             if tid < 0:
                 raise ValueError(f"PyBullet could not load texture {path}; give a PNG or JPEG image")
@@ -310,10 +354,7 @@ class Scene:
     def close(self) -> None:
         """Disconnect the PyBullet client (idempotent)."""
         if self.client >= 0:
-            try:
-                p.disconnect(physicsClientId=self.client)
-            except p.error:
-                pass
+            self._finalizer()
             self.client = -1
 
 

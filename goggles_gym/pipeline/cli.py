@@ -1,4 +1,5 @@
-"""``python -m goggles_gym.pipeline``: the whole study in one command, resumable stage by stage.
+"""``goggles-gym pipeline`` (or ``python -m goggles_gym.pipeline``): the whole study in one command,
+resumable stage by stage.
 
     python -m goggles_gym.pipeline --preset quick --out runs/quick
     python -m goggles_gym.pipeline --preset paper --out runs/paper --look my_lab.yaml
@@ -33,19 +34,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from goggles_gym.common.cli import add_dataclass_args, build_config, run_cli
+from goggles_gym.common.cli import ArgumentParser, add_dataclass_args, build_config, program, run_cli
 from goggles_gym.pipeline.config import PipelineConfig, load_pipeline_preset
 from goggles_gym.pipeline.runner import Pipeline
 from goggles_gym.pipeline.stages import STAGE_NAMES
 
 
-def parser() -> argparse.ArgumentParser:
-    """Argument parser of the pipeline CLI."""
-    ap = argparse.ArgumentParser(prog="python -m goggles_gym.pipeline", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(preset: str = "quick") -> argparse.ArgumentParser:
+    """Argument parser of the pipeline CLI; its help shows ``preset``'s values as the defaults."""
+    ap = ArgumentParser(prog=f"{program()} pipeline", description=__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="quick",
-                    help="quick (about 7 min on 2 CPU cores), paper (about 50 min a translator seed) or a YAML path")
-    add_dataclass_args(ap, PipelineConfig)
+                    help="quick (about 7 min on 2 CPU cores), paper (about 50 min a translator seed) or a YAML path. "
+                         f"The defaults below are preset {preset}'s; another preset overrides them with its own "
+                         "(`--preset paper --help` shows them), and a flag overrides the preset [default: quick]")
+    add_dataclass_args(ap, PipelineConfig, defaults=load_pipeline_preset(preset), preset=preset)
     ap.add_argument("--force", nargs="+", default=[], metavar="STAGE",
                     help=f"redo these stages and those that read them: {', '.join(STAGE_NAMES)}, or all")
     ap.add_argument("--until", default=None, metavar="STAGE", choices=STAGE_NAMES,
@@ -59,7 +62,9 @@ def pipeline_main(argv: Sequence[str] | None = None) -> None:
     from goggles_gym.evaluate import print_table
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser().parse_args(argv)
+    pre = ArgumentParser(prog=f"{program()} pipeline", add_help=False)
+    pre.add_argument("--preset", default="quick")
+    args = parser(pre.parse_known_args(argv)[0].preset).parse_args(argv)
     config = build_config(PipelineConfig, load_pipeline_preset(args.preset), args)
     command = "python -m goggles_gym.pipeline " + shlex.join(argv)
     report = Pipeline(config, args.preset, args.force, command, until=args.until).run_all()

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from goggles_gym.common.cli import arg
+from goggles_gym.common.cli import arg, check_at_least
 
 ALGOS = ("ppo", "a2c", "dqn")
 
@@ -37,6 +37,17 @@ class PolicyTrainConfig:
                               flag=False)
     hyperparams: dict[str, Any] = arg(help="algorithm keyword arguments (policy, learning_rate, ...)",
                                       factory=dict, flag=False)
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise ValueError(f"--algo {self.algo!r}: unknown algorithm; use one of {', '.join(ALGOS)}")
+        check_at_least(self, 1, "timesteps", "n_envs", "checkpoint_freq")
+        check_at_least(self, 0, "eval_freq", "final_eval_episodes", "seed")
+        if self.eval_freq > 0:
+            check_at_least(self, 1, "eval_episodes")
+        for name in ("env", "hyperparams"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"{name} must be a mapping of keyword arguments, got {getattr(self, name)!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for YAML."""

@@ -41,6 +41,14 @@ class EnvSettings:
         unknown = sorted(set(kwargs) - set(_ENV_DEFAULTS))
         if unknown:
             raise ValueError(f"unknown ChairNav setting(s) {unknown}; allowed: {sorted(_ENV_DEFAULTS)}")
+        for key, value in kwargs.items():
+            default = _ENV_DEFAULTS[key]
+            if key == "image_size" or isinstance(default, bool) or not isinstance(default, (int, float)):
+                continue
+            wanted = (int, float) if isinstance(default, float) else int
+            if isinstance(value, bool) or not isinstance(value, wanted):
+                kind = "a number" if isinstance(default, float) else "a whole number"
+                raise ValueError(f"--env {key}={value!r}: ChairNav takes {kind} there (e.g. --env {key}={default})")
         resolved = {**_ENV_DEFAULTS, **kwargs}
         resolved["image_size"] = list(check_image_size(resolved["image_size"]))
         return cls(look=str(look), kwargs=resolved)

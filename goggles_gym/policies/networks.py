@@ -39,6 +39,29 @@ class SmallCNN(BaseFeaturesExtractor):
 FEATURE_EXTRACTORS: dict[str, type[BaseFeaturesExtractor]] = {"nature": NatureCNN, "small": SmallCNN}
 
 
+#: The smallest frame SB3's NatureCNN takes (8 x 8 stride 4, 4 x 4 stride 2, 3 x 3 stride 1).
+NATURE_MIN_SIZE = 36
+
+
+def check_extractor_fits(hyperparams: dict, image_size: tuple[int, int]) -> None:
+    """Raise ``ValueError`` with the fix if a CNN policy would use NatureCNN on frames it cannot take.
+
+    >>> check_extractor_fits({"features_extractor": "small"}, (32, 32))
+    >>> check_extractor_fits({}, (32, 32))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: frames of 32 x 32 are too small for SB3's default NatureCNN ...: add --hp features_extractor=small ...
+    """
+    hp = policy_kwargs_with_extractor(hyperparams)
+    if hp.get("policy", "CnnPolicy") not in ("CnnPolicy", "MultiInputPolicy"):
+        return
+    extractor = (hp.get("policy_kwargs") or {}).get("features_extractor_class", NatureCNN)
+    if extractor is NatureCNN and min(image_size) < NATURE_MIN_SIZE:
+        raise ValueError(f"frames of {image_size[0]} x {image_size[1]} are too small for SB3's default NatureCNN "
+                         f"({NATURE_MIN_SIZE} x {NATURE_MIN_SIZE} at least): add --hp features_extractor=small "
+                         "(a CNN for 16 x 16 and up; pipeline: --features-extractor small), or use --env "
+                         f"image_size={NATURE_MIN_SIZE} or more")
+
+
 def policy_kwargs_with_extractor(hyperparams: dict) -> dict:
     """Turn a preset's ``features_extractor: NAME`` into SB3's ``policy_kwargs`` (other keys kept)."""
     hp = dict(hyperparams)

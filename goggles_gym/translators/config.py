@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from goggles_gym.common.cli import arg
+from goggles_gym.common.cli import arg, check_at_least, flag
 
 METHODS = ("cyclegan", "vr-goggles", "rcan")
 UNPAIRED_METHODS = ("cyclegan", "vr-goggles")
@@ -84,6 +84,11 @@ class TranslatorTrainConfig:
     lr: float = arg(2e-4, "Adam learning rate")
     beta1: float = arg(0.5, "Adam beta1")
     decay_start: float = arg(0.5, "fraction of iterations after which the lr decays linearly to 0")
+    generator: str = arg("resnet", "generator: resnet (CycleGAN's) or unet (the same with skip connections from "
+                         "each encoder scale to the decoder)", choices=("resnet", "unet"))
+    upsample: str | None = arg(None, "generator upsampling: transpose (CycleGAN's transposed convolutions) or resize "
+                               "(nearest x2 then a 3x3 convolution: no checkerboard) [default: transpose for resnet, "
+                               "resize for unet]", choices=("transpose", "resize"))
     ngf: int = arg(12, "generator base channels (reference: 64)")
     n_blocks: int = arg(3, "generator residual blocks (reference: 9)")
     ndf: int = arg(32, "discriminator base channels (reference: 64)")
@@ -135,6 +140,14 @@ class TranslatorTrainConfig:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if not 0.0 <= self.shift_warmup <= 1.0:
             raise ValueError(f"shift_warmup is a fraction of the iterations, 0 to 1, got {self.shift_warmup}")
+        check_at_least(self, 1, "iterations", "batch_size", "ngf", "n_blocks", "ndf", "d_layers", "log_every",
+                       "image_every", "checkpoint_every", "seg_iterations", "sim_reader_iterations")
+        check_at_least(self, 0, "pool_size", "seed")
+        for name in ("decay_start", "pseudo_label_confidence"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{flag(name)} {getattr(self, name)}: a fraction, give a value from 0 to 1")
+        if not self.lr > 0:
+            raise ValueError(f"--lr {self.lr}: the learning rate must be above 0 (e.g. --lr 2e-4)")
         vr, rcan = self.method == "vr-goggles", self.method == "rcan"
         if rcan:
             wrong = [f for f in ("semantic", "shift") if getattr(self, f)]

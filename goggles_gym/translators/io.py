@@ -18,7 +18,7 @@ from goggles_gym.common.files import atomic_write
 from goggles_gym.common.tensors import NORMALIZATION
 from goggles_gym.frames.images import check_frames
 from goggles_gym.translators.backends import BACKENDS, onnx_runner, resolve_backend, torch_runner
-from goggles_gym.translators.networks import ResnetGenerator
+from goggles_gym.translators.networks import GENERATORS, make_generator
 
 FORMAT = "goggles-gym-translator"
 VERSION = 1
@@ -28,21 +28,23 @@ class TranslatorFileError(ValueError):
     """A translator file is missing, corrupt, truncated, foreign or from a newer version."""
 
 
-def build_generator(arch: dict[str, Any]) -> ResnetGenerator:
-    """The generator an ``architecture`` entry describes."""
-    if arch.get("name") != "resnet":
-        raise TranslatorFileError(f"unknown generator architecture {arch.get('name')!r}")
-    return ResnetGenerator(ngf=int(arch["ngf"]), n_blocks=int(arch["n_blocks"]), n_down=int(arch["n_down"]))
+def build_generator(arch: dict[str, Any]) -> torch.nn.Module:
+    """The generator an ``architecture`` entry describes (files written before ``upsample`` was
+    recorded used transposed convolutions)."""
+    if arch.get("name") not in GENERATORS:
+        raise TranslatorFileError(f"unknown generator architecture {arch.get('name')!r}; this goggles-gym knows "
+                                  f"{', '.join(GENERATORS)}: upgrade goggles-gym")
+    return make_generator(arch["name"], ngf=int(arch["ngf"]), n_blocks=int(arch["n_blocks"]),
+                          n_down=int(arch["n_down"]), upsample=arch.get("upsample", "transpose"))
 
 
-def save_translator(path: str | os.PathLike, generator: ResnetGenerator, *, method: str, image_size: tuple[int, int],
+def save_translator(path: str | os.PathLike, generator: torch.nn.Module, *, method: str, image_size: tuple[int, int],
                     config: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
     """Write a translator file atomically."""
     blob = {
         "format": FORMAT, "version": VERSION, "method": method, "direction": "real->sim",
         "image_size": list(image_size), "normalization": NORMALIZATION,
-        "architecture": {"name": "resnet", "ngf": generator.ngf, "n_blocks": generator.n_blocks,
-                         "n_down": generator.n_down},
+        "architecture": generator.architecture(),
         "config": config, "extra": extra or {},
         "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
     }
@@ -52,8 +54,14 @@ def save_translator(path: str | os.PathLike, generator: ResnetGenerator, *, meth
 def read_translator_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a translator file's contents (weights-only unpickling: no code runs)."""
     path = Path(path)
+    if path.is_dir():
+        raise TranslatorFileError(_folder_hint(path))
     if not path.is_file():
         raise TranslatorFileError(f"translator file not found: {path}")
+    if _is_policy_zip(path):
+        raise TranslatorFileError(f"{path} is a policy (a Stable-Baselines3 model zip), not a translator file: pass "
+                                  "the translator.pt of a translator run (goggles-gym train translator --out DIR "
+                                  "writes DIR/translator.pt)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as exc:
@@ -66,6 +74,31 @@ def read_translator_file(path: str | os.PathLike) -> dict[str, Any]:
         raise TranslatorFileError(f"{path} has format version {blob['version']}; this goggles-gym reads up to "
                                   f"{VERSION}: upgrade goggles-gym")
     return blob
+
+
+def _is_policy_zip(path: Path) -> bool:
+    """An SB3 model zip (``data`` and ``policy.pth`` inside), not a torch checkpoint."""
+    if not zipfile.is_zipfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return "data" in names and "policy.pth" in names
+
+
+def _folder_hint(path: Path) -> str:
+    """What to pass instead of the folder ``path``."""
+    if (path / "translator.pt").is_file():
+        return f"{path} is a translator run folder: pass its translator file, {path / 'translator.pt'}"
+    if (path / "model.zip").is_file() or (path / "summary.json").is_file():
+        return (f"{path} is a policy run folder, not a translator: pass a translator.pt "
+                "(from goggles-gym train translator)")
+    found = [f for depth in ("*", "*/*", "*/*/*") for f in sorted(path.glob(f"{depth}/translator.pt"))][:3]
+    if found:
+        return f"{path} is a folder: pass a translator file, e.g. {', '.join(map(str, found))}"
+    return f"{path} is a folder, not a translator file: pass a translator.pt (from goggles-gym train translator)"
 
 
 class Translator:

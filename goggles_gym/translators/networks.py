@@ -19,19 +19,37 @@ class ResnetBlock(nn.Module):
         return x + self.block(x)
 
 
+UPSAMPLING = ("transpose", "resize")
+
+
+def _up(cin: int, cout: int, upsample: str) -> list[nn.Module]:
+    """One x2 upsampling step: CycleGAN's transposed convolution, or resize-then-convolve (nearest
+    x2, then a reflect-padded 3x3 convolution), which has no checkerboard (Odena et al., 2016)."""
+    if upsample == "transpose":
+        return [nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1)]
+    if upsample == "resize":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
+    raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
+
+
 class ResnetGenerator(nn.Module):
     """CycleGAN's generator: 7x7 stem, ``n_down`` stride-2 downsamplings, residual blocks, mirrored
-    upsampling, tanh output in [-1, 1]. Total stride ``2 ** n_down`` (the shift loss uses it).
+    upsampling (``transpose``, or ``resize`` then convolve), tanh output in [-1, 1]. Total stride
+    ``2 ** n_down`` (the shift loss uses it).
 
     >>> import torch
     >>> ResnetGenerator(ngf=8, n_blocks=1)(torch.zeros(1, 3, 16, 16)).shape
     torch.Size([1, 3, 16, 16])
+    >>> ResnetGenerator(ngf=8, n_blocks=1, upsample="resize")(torch.zeros(1, 3, 16, 16)).shape
+    torch.Size([1, 3, 16, 16])
     """
 
+    name = "resnet"
+
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 32, n_blocks: int = 6,
-                 n_down: int = 2) -> None:
+                 n_down: int = 2, upsample: str = "transpose") -> None:
         super().__init__()
-        self.ngf, self.n_blocks, self.n_down = ngf, n_blocks, n_down
+        self.ngf, self.n_blocks, self.n_down, self.upsample = ngf, n_blocks, n_down, upsample
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7), nn.InstanceNorm2d(ngf),
                                    nn.ReLU(True)]
         ch = ngf
@@ -40,8 +58,7 @@ class ResnetGenerator(nn.Module):
             ch *= 2
         layers += [ResnetBlock(ch) for _ in range(n_blocks)]
         for _ in range(n_down):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1),
-                       nn.InstanceNorm2d(ch // 2), nn.ReLU(True)]
+            layers += [*_up(ch, ch // 2, upsample), nn.InstanceNorm2d(ch // 2), nn.ReLU(True)]
             ch //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
@@ -51,8 +68,76 @@ class ResnetGenerator(nn.Module):
         """Total downsampling factor; shifts below it are what the shift loss regularises."""
         return 2**self.n_down
 
+    def architecture(self) -> dict:
+        """The translator file's ``architecture`` entry (what :func:`build_generator` reads back)."""
+        return {"name": self.name, "ngf": self.ngf, "n_blocks": self.n_blocks, "n_down": self.n_down,
+                "upsample": self.upsample}
+
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
+
+
+class UnetGenerator(nn.Module):
+    """A U-Net generator: the ResNet generator's stem, downsamplings and residual blocks, with each
+    upsampling (resize-then-convolve by default) fed the encoder's features of the same scale as well
+    (skip connections), so fine structure such as a small far chair need not pass the bottleneck.
+
+    >>> import torch
+    >>> UnetGenerator(ngf=8, n_blocks=1)(torch.zeros(2, 3, 16, 16)).shape
+    torch.Size([2, 3, 16, 16])
+    """
+
+    name = "unet"
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 32, n_blocks: int = 3,
+                 n_down: int = 2, upsample: str = "resize") -> None:
+        super().__init__()
+        self.ngf, self.n_blocks, self.n_down, self.upsample = ngf, n_blocks, n_down, upsample
+        self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7), nn.InstanceNorm2d(ngf),
+                                  nn.ReLU(True))
+        chans = [ngf * 2**k for k in range(n_down + 1)]
+        self.down = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(chans[k], chans[k + 1], 3, stride=2, padding=1), nn.InstanceNorm2d(chans[k + 1]),
+                          nn.ReLU(True)) for k in range(n_down))
+        self.blocks = nn.Sequential(*(ResnetBlock(chans[-1]) for _ in range(n_blocks)))
+        self.up = nn.ModuleList(
+            nn.Sequential(*_up(chans[k + 1] * (1 if k == n_down - 1 else 2), chans[k], upsample),
+                          nn.InstanceNorm2d(chans[k]), nn.ReLU(True)) for k in reversed(range(n_down)))
+        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(2 * ngf, out_channels, 7), nn.Tanh())
+
+    @property
+    def stride(self) -> int:
+        """Total downsampling factor; shifts below it are what the shift loss regularises."""
+        return 2**self.n_down
+
+    def architecture(self) -> dict:
+        """The translator file's ``architecture`` entry (what :func:`build_generator` reads back)."""
+        return {"name": self.name, "ngf": self.ngf, "n_blocks": self.n_blocks, "n_down": self.n_down,
+                "upsample": self.upsample}
+
+    def forward(self, x: Tensor) -> Tensor:
+        import torch
+
+        skips = [self.stem(x)]
+        for down in self.down:
+            skips.append(down(skips[-1]))
+        y = self.blocks(skips.pop())
+        for up in self.up:
+            y = torch.cat([up(y), skips.pop()], 1)
+        return self.head(y)
+
+
+GENERATORS: dict[str, type[nn.Module]] = {"resnet": ResnetGenerator, "unet": UnetGenerator}
+
+
+def make_generator(name: str = "resnet", ngf: int = 12, n_blocks: int = 3, n_down: int = 2,
+                   upsample: str | None = None) -> nn.Module:
+    """A generator by architecture name (``resnet`` or ``unet``); ``upsample`` defaults to the
+    architecture's own (``transpose`` for resnet, as CycleGAN; ``resize`` for unet)."""
+    if name not in GENERATORS:
+        raise ValueError(f"unknown generator {name!r}; use one of {', '.join(GENERATORS)}")
+    kwargs = {} if upsample is None else {"upsample": upsample}
+    return GENERATORS[name](ngf=ngf, n_blocks=n_blocks, n_down=n_down, **kwargs)
 
 
 class PatchDiscriminator(nn.Module):

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm.auto import tqdm
 
+from goggles_gym.common.device import resolve_device
 from goggles_gym.common.files import atomic_write
 from goggles_gym.envs.scene import CLASSES
 from goggles_gym.frames.collection import FrameCollection, FrameCollectionError
@@ -146,4 +147,4 @@ def load_segnet(path: str | Path, device: str | torch.device = "cpu") -> SegNet:
     net = SegNet(n_classes=len(blob["classes"]), width=int(blob["width"]))
     net.load_state_dict(blob["state_dict"])
     net.notes = blob.get("notes") or {}
-    return net.to(device).eval()
+    return net.to(resolve_device(device)).eval()

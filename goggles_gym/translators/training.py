@@ -37,6 +37,7 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
+from goggles_gym.common.cli import flag, one_line
 from goggles_gym.common.device import resolve_device
 from goggles_gym.common.files import atomic_write, atomic_write_text
 from goggles_gym.envs.looks import TARGET_LOOKS
@@ -56,7 +57,7 @@ from goggles_gym.translators.losses import (
     semantic_loss_sim_to_real,
     shift_loss,
 )
-from goggles_gym.translators.networks import PatchDiscriminator, ResnetGenerator, SegNet, init_weights
+from goggles_gym.translators.networks import PatchDiscriminator, SegNet, init_weights, make_generator
 from goggles_gym.translators.segmentation import (
     load_segnet,
     photometric_jitter,
@@ -235,6 +236,11 @@ def loss_families(config: TranslatorTrainConfig) -> tuple[str, ...]:
     return tuple(n for n in METHOD_LOSSES[config.method] if LOSS_FAMILIES[n].enabled(config))
 
 
+def build_config_generator(config: TranslatorTrainConfig) -> torch.nn.Module:
+    """The generator ``config`` asks for (architecture, width, blocks, upsampling)."""
+    return make_generator(config.generator, ngf=config.ngf, n_blocks=config.n_blocks, upsample=config.upsample)
+
+
 def check_init_from(path: str | Path, config: TranslatorTrainConfig) -> dict[str, Any]:
     """Read the translator file ``--init-from`` names and check that its generator is the one
     ``config`` builds (ngf, n_blocks and n_down); return its contents. A different architecture is
@@ -243,15 +249,16 @@ def check_init_from(path: str | Path, config: TranslatorTrainConfig) -> dict[str
         blob = read_translator_file(path)
     except TranslatorFileError as exc:
         raise TranslatorFileError(f"--init-from: {exc}") from None
-    arch = blob.get("architecture", {})
-    want = {"name": "resnet", "ngf": config.ngf, "n_blocks": config.n_blocks, "n_down": 2}
+    arch = {"upsample": "transpose", **blob.get("architecture", {})}  # older files: transposed convolutions
+    want = build_config_generator(config).architecture()
     if any(arch.get(k) != v for k, v in want.items()):
         def says(a: dict[str, Any]) -> str:
             return ", ".join(f"{k} {a.get(k)}" for k in want)
 
         raise TranslatorFileError(f"--init-from {path}: its generator is {says(arch)} but this run builds "
-                                  f"{says(want)}; pass --ngf {arch.get('ngf')} --n-blocks {arch.get('n_blocks')} "
-                                  "to fine-tune it, or init from a translator of this size")
+                                  f"{says(want)}; pass --generator {arch.get('name')} --ngf {arch.get('ngf')} "
+                                  f"--n-blocks {arch.get('n_blocks')} --upsample {arch.get('upsample')} to fine-tune "
+                                  "it, or init from a translator of this architecture")
     return blob
 
 
@@ -274,7 +281,7 @@ class TranslatorTrainer:
         self.G = self.F = self.D_sim = self.D_real = None
         for name in NETS:  # G: real -> sim (the goggles), F: sim -> real
             if name in needed:
-                net = ResnetGenerator(ngf=c.ngf, n_blocks=c.n_blocks) if name in ("G", "F") else \
+                net = build_config_generator(c) if name in ("G", "F") else \
                     PatchDiscriminator(ndf=c.ndf, n_layers=c.d_layers)
                 setattr(self, name, init_weights(net).to(device))
         self.nets = tuple(n for n in NETS if n in needed)
@@ -542,6 +549,30 @@ def _check_init_from(c: TranslatorTrainConfig, size: tuple[int, int], real_look:
     return blob
 
 
+#: The options that decide the networks' shapes (a checkpoint only resumes with the same ones).
+ARCHITECTURE_OPTIONS = ("generator", "upsample", "ngf", "n_blocks", "ndf", "d_layers")
+
+
+def _architecture_mismatch(run: Path, c: TranslatorTrainConfig, exc: RuntimeError) -> str:
+    """One line for a checkpoint whose weights do not fit the networks these options build."""
+    try:
+        started = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        started = {}
+    names = [n for n in ARCHITECTURE_OPTIONS if hasattr(c, n)]
+    differ = [n for n in names if n in started and started[n] != getattr(c, n)]
+
+    def flags(values: dict[str, Any], keys: list[str]) -> str:
+        return " ".join(f"{flag(k)} {values[k]}" for k in keys)
+
+    if differ:
+        was = flags(started, differ)
+        return (f"--resume: {run / CHECKPOINT} holds networks of another size ({was}; given "
+                f"{flags(vars(c), differ)}): resume with {was}, or train into another --out")
+    return (f"--resume: {run / CHECKPOINT} holds networks of another size than {flags(vars(c), names)} build "
+            f"({one_line(exc)[:200]}); resume with the options it was started with, or train into another --out")
+
+
 def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     """Train (or resume) a translator as ``config`` says; artifacts go into ``config.out``.
 
@@ -580,6 +611,10 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     size = (pairs if rcan else real).size
     if any(v % 4 for v in size):
         raise FrameCollectionError(f"frame size {size} must be a multiple of 4 (the generator's stride)")
+    for name, frames in (("real", real), ("sim", sim), ("pairs", pairs)):
+        if frames is not None and c.batch_size > len(frames):
+            raise ValueError(f"--batch-size {c.batch_size}: larger than the {len(frames)} frames of {flag(name)} "
+                             f"{getattr(c, name)}; use --batch-size {len(frames)} or less, or collect more frames")
     init = _check_init_from(c, size, real_manifest.get("look")) if c.init_from and not c.resume else None
     if c.resume and not (run / CHECKPOINT).is_file():
         raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {run}; run without --resume first")
@@ -609,6 +644,8 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
             trainer.load_state(state)
         except ValueError as exc:
             raise ValueError(f"{run / CHECKPOINT}: {exc}") from None
+        except RuntimeError as exc:  # load_state_dict's size mismatch: another width or depth
+            raise ValueError(_architecture_mismatch(run, c, exc)) from None
     unpaired = "unpaired" in trainer.inputs
     real_batches = sim_batches = pair_batches = None
     if unpaired:
@@ -625,6 +662,7 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
         meta["init_from_method"] = init.get("method")
     elif c.init_from and (run / "config.json").is_file():  # a resumed run keeps what it recorded at the start
         meta["init_from_method"] = json.loads((run / "config.json").read_text(encoding="utf-8")).get("init_from_method")
+    meta["device"] = str(device)  # the device actually used (``--device auto`` says which)
     atomic_write_text(run / "config.json", json.dumps({**c.to_dict(), **meta}, indent=2))
     writer = SummaryWriter(str(run / "tb"))
 
@@ -633,41 +671,44 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
         if trainer.opt_seg is not None:
             save_segnet(run / SEGNET_ADAPTED, trainer.seg)
         return save_translator(run / TRANSLATOR, trainer.G, method=c.variant, image_size=size,
-                               config=c.to_dict(), extra={**meta, "iterations": trainer.iteration, "final": final})
+                               config={**c.to_dict(), "device": str(device)},
+                               extra={**meta, "iterations": trainer.iteration, "final": final})
 
     start = time.perf_counter()
     bar = tqdm(total=c.iterations, initial=trainer.iteration, desc=f"training {c.variant}", disable=not c.progress_bar)
-    for net in (*trainer.generators, *trainer.discriminators):
-        net.train()
-    losses: dict[str, float] = {}
-    while trainer.iteration < c.iterations:
-        x_real = x_sim = y_sim = pair = None
-        if unpaired:
-            x_real, _ = real_batches.next()
-            x_sim, y_sim = sim_batches.next()
-        if pair_batches is not None:
-            pair = pair_batches.next_paired()
-        losses = trainer.step(x_real, x_sim, y_sim, pair)
-        it = trainer.iteration
-        bar.update()
-        if it % c.log_every == 0 or it == c.iterations:
-            for k, v in losses.items():
-                writer.add_scalar(f"loss/{k}", v, it)
-            writer.add_scalar("lr", trainer.sched[0].get_last_lr()[0], it)
-            d_total = sum(v for k, v in losses.items() if k.startswith("D_"))
-            bar.set_postfix(G=f"{losses['G_total']:.2f}", D=f"{d_total:.2f}")
-        if it % c.image_every == 0 or it == c.iterations:
-            with torch.no_grad():
-                if unpaired:
-                    fake = trainer.G(x_real)
-                    writer.add_image("real_to_sim", _grid(x_real, fake, trainer.F(fake)), it)
-                    fake_r = trainer.F(x_sim)
-                    writer.add_image("sim_to_real", _grid(x_sim, fake_r, trainer.G(fake_r)), it)
-                if pair is not None:  # input | G(input) | sim render
-                    writer.add_image("pairs", _grid(pair[0], trainer.G(pair[0]), pair[2]), it)
-        if it % c.checkpoint_every == 0 and it < c.iterations:
-            save()
-    bar.close()
-    path = save(final=True)
-    writer.close()
+    try:  # the writer and the bar are closed on every path, a failed update included
+        for net in (*trainer.generators, *trainer.discriminators):
+            net.train()
+        losses: dict[str, float] = {}
+        while trainer.iteration < c.iterations:
+            x_real = x_sim = y_sim = pair = None
+            if unpaired:
+                x_real, _ = real_batches.next()
+                x_sim, y_sim = sim_batches.next()
+            if pair_batches is not None:
+                pair = pair_batches.next_paired()
+            losses = trainer.step(x_real, x_sim, y_sim, pair)
+            it = trainer.iteration
+            bar.update()
+            if it % c.log_every == 0 or it == c.iterations:
+                for k, v in losses.items():
+                    writer.add_scalar(f"loss/{k}", v, it)
+                writer.add_scalar("lr", trainer.sched[0].get_last_lr()[0], it)
+                d_total = sum(v for k, v in losses.items() if k.startswith("D_"))
+                bar.set_postfix(G=f"{losses['G_total']:.2f}", D=f"{d_total:.2f}")
+            if it % c.image_every == 0 or it == c.iterations:
+                with torch.no_grad():
+                    if unpaired:
+                        fake = trainer.G(x_real)
+                        writer.add_image("real_to_sim", _grid(x_real, fake, trainer.F(fake)), it)
+                        fake_r = trainer.F(x_sim)
+                        writer.add_image("sim_to_real", _grid(x_sim, fake_r, trainer.G(fake_r)), it)
+                    if pair is not None:  # input | G(input) | sim render
+                        writer.add_image("pairs", _grid(pair[0], trainer.G(pair[0]), pair[2]), it)
+            if it % c.checkpoint_every == 0 and it < c.iterations:
+                save()
+        path = save(final=True)
+    finally:
+        bar.close()
+        writer.close()
     return TranslatorResult(run, path, trainer.iteration, time.perf_counter() - start, losses)
