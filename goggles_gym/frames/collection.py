@@ -179,6 +179,17 @@ def _read_stack(files: list[Path], labels: bool, size: tuple[int, int] | None, d
     return out
 
 
+def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """A collection's manifest without reading its frames (``{}`` for a plain folder of images)."""
+    file = Path(path) / MANIFEST
+    if not file.is_file():
+        return {}
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FrameCollectionError(f"{file} is not valid JSON ({exc}); the collection is damaged") from None
+
+
 def read_collection(path: str | os.PathLike) -> FrameCollection:
     """Read a collection folder (or a plain folder of images) into memory, checking every file;
     a paired collection's ``target/`` frames come as :attr:`FrameCollection.target`."""
@@ -189,10 +200,7 @@ def read_collection(path: str | os.PathLike) -> FrameCollection:
         rgb = _read_stack(files, False, None, f"reading {path.name}")
         return FrameCollection(rgb, None, {"format": "image-folder", "source": str(path), "count": len(rgb),
                                            "size": list(rgb.shape[1:3])})
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise FrameCollectionError(f"{manifest_path} is not valid JSON ({exc}); the collection is damaged") from exc
+    manifest = read_manifest(path)
     if manifest.get("format") != FORMAT:
         raise FrameCollectionError(f"{manifest_path} is not a goggles-gym frame collection manifest")
     kind = manifest.get("kind", "frames")

@@ -42,7 +42,7 @@ from goggles_gym.common.device import resolve_device
 from goggles_gym.common.files import atomic_write, atomic_write_text
 from goggles_gym.envs.looks import TARGET_LOOKS
 from goggles_gym.envs.scene import CLASSES
-from goggles_gym.frames.collection import MANIFEST, FrameCollection, FrameCollectionError, read_collection
+from goggles_gym.frames.collection import FrameCollection, FrameCollectionError, read_collection, read_manifest
 from goggles_gym.translators.config import TranslatorTrainConfig
 from goggles_gym.translators.data import Batches
 from goggles_gym.translators.io import TranslatorFileError, read_translator_file, save_translator
@@ -463,17 +463,6 @@ def _given_saved_or_trained(given: str | None, saved: Path, device: torch.device
     return net
 
 
-def _manifest(path: str | Path) -> dict[str, Any]:
-    """A collection's manifest without reading its frames ({} for a plain image folder)."""
-    file = Path(path) / MANIFEST
-    if not file.is_file():
-        return {}
-    try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise FrameCollectionError(f"{file} is not valid JSON ({exc}); the collection is damaged") from None
-
-
 def check_not_target(real_manifest: dict[str, Any], manifest: dict[str, Any], flag: str, path: str | Path, *,
                      targets: Sequence[str] = (), fix: str | None = None) -> None:
     """Label safety: the collection given as ``flag`` (``--sim``, ``--judge-frames`` or ``--pairs``)
@@ -528,7 +517,7 @@ def check_pairs(manifest: dict[str, Any], path: str | Path, real_manifest: dict[
 def _read_pairs(c: TranslatorTrainConfig, real_manifest: dict[str, Any]) -> FrameCollection:
     if not Path(c.pairs).is_dir():
         raise FrameCollectionError(f"--pairs {c.pairs}: folder not found; {PAIRS_FIX}")
-    check_pairs(_manifest(c.pairs), c.pairs, real_manifest)
+    check_pairs(read_manifest(c.pairs), c.pairs, real_manifest)
     pairs = read_collection(c.pairs)
     if c.rcan_semantic and pairs.labels is None:
         raise FrameCollectionError(f"--pairs {c.pairs}: no label maps, which --rcan-semantic needs; {PAIRS_FIX}")
@@ -593,13 +582,13 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     if rcan:
         if c.real and not Path(c.real).exists():
             raise FrameCollectionError(f"frame folder not found: {c.real}")
-        real_manifest = _manifest(c.real) if c.real else {}
+        real_manifest = read_manifest(c.real) if c.real else {}
     else:
         real, sim = read_collection(c.real), read_collection(c.sim)
         real_manifest = real.manifest
         check_not_target(real.manifest, sim.manifest, "--sim", c.sim)
         if c.judge_frames:
-            check_not_target(real.manifest, _manifest(c.judge_frames), "--judge-frames", c.judge_frames)
+            check_not_target(real.manifest, read_manifest(c.judge_frames), "--judge-frames", c.judge_frames)
         if real.size != sim.size:
             raise FrameCollectionError(f"real frames are {real.size} but sim frames are {sim.size}; "
                                        "collect both at the policy's image size")
