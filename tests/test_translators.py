@@ -633,3 +633,22 @@ def test_generator_variants_train_save_and_load(tmp_path, collections, generator
     assert tr(frames).shape == frames.shape
     transposed = any(isinstance(m, torch.nn.ConvTranspose2d) for m in tr.generator.modules())
     assert transposed == (arch["upsample"] == "transpose")
+
+
+def test_the_sim2real_generator_is_kept_and_loadable(tmp_path, collections, pairs):
+    real, sim = collections
+    cfg = TranslatorTrainConfig(real=real, sim=sim, out=str(tmp_path / "cg"), method="cyclegan", ngf=4, n_blocks=1,
+                                iterations=1, batch_size=2, progress_bar=False)
+    path = train_translator(cfg).translator_path
+    state = torch.load(tmp_path / "cg" / "checkpoint.pt", weights_only=False)["nets"]
+    back = translators.load(path, direction="sim2real")
+    assert back.meta["direction"] == "sim->real" and translators.load(path).meta["direction"] == "real->sim"
+    assert all(torch.equal(v, state["F"][k]) for k, v in back.generator.state_dict().items())
+    frames = np.zeros((2, 32, 32, 3), np.uint8)
+    assert back(frames).shape == frames.shape
+    rcan = TranslatorTrainConfig(pairs=pairs, out=str(tmp_path / "rcan"), method="rcan", ngf=4, n_blocks=1,
+                                 iterations=1, batch_size=2, progress_bar=False)
+    with pytest.raises(TranslatorFileError, match="no sim->real generator"):
+        translators.load(train_translator(rcan).translator_path, direction="sim2real")
+    with pytest.raises(ValueError, match="direction"):
+        translators.load(path, direction="both")

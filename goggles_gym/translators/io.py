@@ -38,16 +38,27 @@ def build_generator(arch: dict[str, Any]) -> torch.nn.Module:
                           n_down=int(arch["n_down"]), upsample=arch.get("upsample", "transpose"))
 
 
+DIRECTIONS = {"real2sim": "real->sim", "sim2real": "sim->real"}
+
+
+def _weights(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in net.state_dict().items()}
+
+
 def save_translator(path: str | os.PathLike, generator: torch.nn.Module, *, method: str, image_size: tuple[int, int],
-                    config: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
-    """Write a translator file atomically."""
+                    config: dict[str, Any], extra: dict[str, Any] | None = None,
+                    sim2real: torch.nn.Module | None = None) -> Path:
+    """Write a translator file atomically: the real->sim ``generator`` (the goggles) and, when the
+    method learns one (CycleGAN-style), the ``sim2real`` generator, for augmenting sim frames."""
     blob = {
-        "format": FORMAT, "version": VERSION, "method": method, "direction": "real->sim",
+        "format": FORMAT, "version": VERSION, "method": method, "direction": DIRECTIONS["real2sim"],
         "image_size": list(image_size), "normalization": NORMALIZATION,
         "architecture": generator.architecture(),
         "config": config, "extra": extra or {},
-        "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
+        "state_dict": _weights(generator),
     }
+    if sim2real is not None:
+        blob["sim2real"] = {"architecture": sim2real.architecture(), "state_dict": _weights(sim2real)}
     return atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
 
@@ -137,14 +148,26 @@ class Translator:
         return out[0] if single else out
 
 
-def load(path: str | os.PathLike, device: str = "auto", backend: str = "torch") -> Translator:
+def load(path: str | os.PathLike, device: str = "auto", backend: str = "torch",
+         direction: str = "real2sim") -> Translator:
     """Load a translator file as a :class:`Translator` (see its ``backend``); a corrupt or foreign
-    file fails clearly."""
+    file fails clearly. ``direction="sim2real"`` loads the sim->real generator that CycleGAN-style
+    methods also learn (to make sim frames look real, e.g. for augmentation)."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     blob = read_translator_file(path)
-    generator = build_generator(blob["architecture"])
+    part = blob
+    if direction == "sim2real":
+        part = blob.get("sim2real")
+        if part is None:
+            raise TranslatorFileError(f"{path} holds no sim->real generator (method {blob.get('method')!r} learns "
+                                      "none, or the file predates it); use direction='real2sim' or a CycleGAN-style "
+                                      "translator trained with this goggles-gym")
+    generator = build_generator(part["architecture"])
     try:
-        generator.load_state_dict(blob["state_dict"])
+        generator.load_state_dict(part["state_dict"])
     except (RuntimeError, KeyError) as exc:
         raise TranslatorFileError(f"{path}: weights do not match the recorded architecture ({exc})") from None
-    meta = {k: v for k, v in blob.items() if k != "state_dict"}
+    meta = {k: v for k, v in blob.items() if k not in ("state_dict", "sim2real")}
+    meta["direction"] = DIRECTIONS[direction]
     return Translator(generator, tuple(blob["image_size"]), blob["method"], meta, device, backend)

@@ -661,7 +661,7 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
             save_segnet(run / SEGNET_ADAPTED, trainer.seg)
         return save_translator(run / TRANSLATOR, trainer.G, method=c.variant, image_size=size,
                                config={**c.to_dict(), "device": str(device)},
-                               extra={**meta, "iterations": trainer.iteration, "final": final})
+                               extra={**meta, "iterations": trainer.iteration, "final": final}, sim2real=trainer.F)
 
     start = time.perf_counter()
     bar = tqdm(total=c.iterations, initial=trainer.iteration, desc=f"training {c.variant}", disable=not c.progress_bar)
