@@ -20,6 +20,7 @@ import cv2
 import gymnasium as gym
 import numpy as np
 
+from goggles_gym.common.video import Mp4Writer
 from goggles_gym.frames.collection import CollectionWriter
 
 
@@ -58,7 +59,7 @@ class EpisodeRecorder(gym.Wrapper):
         self._csv.writerow(["step", "time", "action", "reward"])
         h = max(raw.shape[0], obs.shape[0]) * self.scale
         w = (raw.shape[1] + obs.shape[1]) * self.scale
-        self._video = cv2.VideoWriter(str(base.with_suffix(".mp4")), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+        self._video = Mp4Writer(base.with_suffix(".mp4"), self.fps)  # H.264: plays in browsers
         self._size = (w, h)
         self._step = 0
         self._open = True
@@ -72,13 +73,13 @@ class EpisodeRecorder(gym.Wrapper):
                                           interpolation=cv2.INTER_NEAREST) for f in (raw, obs)], axis=1)
         if side.shape[1::-1] != self._size:
             side = cv2.resize(side, self._size, interpolation=cv2.INTER_NEAREST)
-        self._video.write(np.ascontiguousarray(side[..., ::-1]))
+        self._video.write(side)
 
     def _finish(self) -> None:
         if not self._open:
             return
         self._open = False
-        self._video.release()
+        self._video.close()
         self._csv_file.close()
         self._raw.close()
         self._trans.close()

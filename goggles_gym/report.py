@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from goggles_gym.common.files import atomic_write, atomic_write_text
+from goggles_gym.common.video import Mp4Writer
 
 
 def write_tables(out: str | os.PathLike, summaries: Sequence[dict[str, Any]], extra: dict[str, Any]) -> None:
@@ -96,21 +97,20 @@ def frame_strip(path: str | os.PathLike, rows: Sequence[Sequence[np.ndarray]], h
 
 def side_by_side_video(path: str | os.PathLike, columns: Sequence[Sequence[np.ndarray]], headers: Sequence[str],
                        fps: float = 5.0, scale: int = 3) -> Path:
-    """An MP4 of several frame sequences side by side (shorter ones hold their last frame)."""
+    """An H.264 MP4 of several frame sequences side by side (shorter ones hold their last frame)."""
     n = max(len(c) for c in columns)
     h, w = columns[0][0].shape[:2]
     size = (w * scale * len(columns), h * scale + 18)
 
     def write(tmp: Path) -> None:
-        video = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-        for t in range(n):
-            frames = [cv2.resize(c[min(t, len(c) - 1)], (w * scale, h * scale), interpolation=cv2.INTER_NEAREST)
-                      for c in columns]
-            bar = np.full((18, size[0], 3), 255, np.uint8)
-            for i, name in enumerate(headers):
-                cv2.putText(bar, name, (i * w * scale + 4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
-            video.write(np.ascontiguousarray(np.concatenate([bar, np.concatenate(frames, 1)], 0)[..., ::-1]))
-        video.release()
+        with Mp4Writer(tmp, fps) as video:
+            for t in range(n):
+                frames = [cv2.resize(c[min(t, len(c) - 1)], (w * scale, h * scale), interpolation=cv2.INTER_NEAREST)
+                          for c in columns]
+                bar = np.full((18, size[0], 3), 255, np.uint8)
+                for i, name in enumerate(headers):
+                    cv2.putText(bar, name, (i * w * scale + 4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+                video.write(np.concatenate([bar, np.concatenate(frames, 1)], 0))
 
     atomic_write(path, write)
     return Path(path)

@@ -240,6 +240,7 @@ def test_recording_writes_video_collections_and_actions(tmp_path):
     lines = (tmp_path / "episode_0000" / "actions.csv").read_text().strip().splitlines()
     assert lines[0] == "step,time,action,reward" and len(lines) == 6
     cap = cv2.VideoCapture(str(tmp_path / "episode_0000.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == b"h264"
     n = 0
     while cap.read()[0]:
         n += 1

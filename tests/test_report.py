@@ -32,6 +32,7 @@ def test_tables_chart_strip_video_and_markdown(tmp_path):
     assert strip.shape == (18 + 2 * 16, 3 * 16, 3)
     video = side_by_side_video(tmp_path / "ep.mp4", [frames, frames[:2]], ["x", "y"], scale=2)
     cap = cv2.VideoCapture(str(video))
+    assert int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == b"h264"  # H.264: plays in browsers
     n = 0
     while cap.read()[0]:
         n += 1
