@@ -19,8 +19,12 @@ import shlex
 import sys
 from collections.abc import Sequence
 
+from rich.console import Console
+from rich.table import Table
+
 from goggles_gym.common.cli import ArgumentParser, add_dataclass_args, build_config, program, run_cli
 from goggles_gym.evaluation import EvaluateConfig
+from goggles_gym.report import p_value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,10 +54,13 @@ def evaluate_main(argv: Sequence[str] | None = None) -> None:
     print(f"report: {config.out}/report.md")
 
 
-def print_table(summaries: Sequence[dict]) -> None:
-    """The results as an aligned text table (a goggles row: mean over translator seeds, min-max, p-values)."""
-    print(f"{'condition':34s} {'success':>8s} {'min-max':>9s} {'95% CI':>10s} {'p vs CG':>8s} {'p vs raw':>8s} "
-          f"{'mIoU':>6s} {'chair':>6s} {'L1':>6s} {'shift':>6s}")
+def print_table(summaries: Sequence[dict], console: Console | None = None) -> None:
+    """The results as a rich table on the terminal (a goggles row: the mean over translator seeds,
+    each seed's success, the min-max and the paired tests' p-values)."""
+    table = Table(title="closed-loop success (mean over translator seeds for goggles)", title_justify="left")
+    for column in ("condition", "success", "per seed", "min-max", "95% CI", "p vs CycleGAN", "p vs no goggles",
+                   "mIoU", "chair IoU", "L1", "shift"):
+        table.add_column(column, justify="left" if column == "condition" else "right")
 
     def f(s: dict, key: str, spec: str) -> str:
         v = s.get(key)
@@ -61,12 +68,14 @@ def print_table(summaries: Sequence[dict]) -> None:
 
     for s in summaries:
         lo, hi = s["success_ci95"]
-        spread = f"{s['success_min']:.0%}-{s['success_max']:.0%}" if s.get("n_seeds", 1) > 1 else ""
+        seeds = s.get("per_seed", [])
+        spread = f"{s['success_min']:.0%}-{s['success_max']:.0%}" if len(seeds) > 1 else ""
         name = s["condition"] + (" (under-trained)" if s.get("under_trained") else "")
-        print(f"{name:34s} {s['success_rate']:8.0%} {spread:>9s} {f'{lo:.0%}-{hi:.0%}':>10s} "
-              f"{f(s, 'p_vs_cyclegan', '.3f'):>8s} {f(s, 'p_vs_no_goggles', '.3f'):>8s} {f(s, 'miou', '.3f'):>6s} "
-              f"{f(s, 'chair_iou', '.3f'):>6s} "
-              f"{f(s, 'paired_l1', '.1f'):>6s} {f(s, 'shift', '.2f'):>6s}")
+        table.add_row(name, f"{s['success_rate']:.0%}" + (" (one draw)" if len(seeds) == 1 else ""),
+                      " / ".join(f"{p['success_rate']:.0%}" for p in seeds), spread, f"{lo:.0%}-{hi:.0%}",
+                      p_value(s.get("p_vs_cyclegan")), p_value(s.get("p_vs_no_goggles")), f(s, "miou", ".3f"),
+                      f(s, "chair_iou", ".3f"), f(s, "paired_l1", ".1f"), f(s, "shift", ".2f"))
+    (console or Console()).print(table)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -120,7 +120,8 @@ def _pct(v: Any) -> str:
     return "" if v is None else f"{v:.0%}"
 
 
-def _p(v: Any) -> str:
+def p_value(v: Any) -> str:
+    """A p-value as a table shows it: three decimals, ``<0.001`` below that, empty for none."""
     if v is None:
         return ""
     return "<0.001" if v < 0.001 else f"{v:.3f}"
@@ -150,7 +151,7 @@ def markdown_report(summaries: Sequence[dict[str, Any]], title: str, header: str
             success, spread = f"{s['success_rate']:.0%} ({s['successes']}/{s['episodes']})", ""
         name = s["condition"] + (" (under-trained)" if s.get("under_trained") else "")
         lines.append(f"| {name} | {success} | {' / '.join(_pct(p['success_rate']) for p in seeds)} | {spread} | "
-                     f"{lo:.0%}-{hi:.0%} | {_p(s.get('p_vs_cyclegan'))} | {_p(s.get('p_vs_no_goggles'))} | "
+                     f"{lo:.0%}-{hi:.0%} | {p_value(s.get('p_vs_cyclegan'))} | {p_value(s.get('p_vs_no_goggles'))} | "
                      f"{s['spl']:.2f} | {s['mean_length']:.1f} | {s['mean_collisions']:.2f} | "
                      f"{fmt(s.get('miou'), '.3f')} | {fmt(s.get('chair_iou'), '.3f')} | "
                      f"{fmt(s.get('chair_fp'), '.2%')} | "

@@ -159,3 +159,20 @@ def test_evaluate_rejects_a_translator_of_the_wrong_size_before_running(tiny_pol
     assert not (tmp_path / "results.json").exists()
     assert main(["--policy", str(tiny_policy.path), "--goggles", "nameonly", "--no-progress-bar"]) == 2
     assert "NAME=PATH" in capsys.readouterr().err
+
+
+def test_the_terminal_table_is_a_rich_table_with_seeds_and_p_values():
+    from rich.console import Console
+
+    from goggles_gym.evaluate import print_table
+
+    rows = [{"condition": "no goggles", "success_rate": 0.0, "success_ci95": [0.0, 0.07]},
+            {"condition": "vr-goggles", "success_rate": 0.3, "success_ci95": [0.1, 0.5], "success_min": 0.2,
+             "success_max": 0.4, "per_seed": [{"success_rate": 0.2}, {"success_rate": 0.4}], "p_vs_no_goggles": 1e-5},
+            {"condition": "cyclegan", "success_rate": 0.1, "success_ci95": [0.04, 0.2],
+             "per_seed": [{"success_rate": 0.1}], "p_vs_no_goggles": 0.06}]
+    console = Console(record=True, width=160)
+    print_table(rows, console)
+    text = console.export_text()
+    assert "20% / 40%" in text and "20%-40%" in text and "<0.001" in text and "10% (one draw)" in text
+    assert "0.060" in text and "┃" in text
