@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("goggles_gym.collect:collect_main", "save sim or real frames as a collection (env, video or camera)"),
     "evaluate": ("goggles_gym.evaluate:evaluate_main",
                  "No-Goggles vs CycleGAN vs VR-Goggles in closed loop, with a report"),
+    "translate": ("goggles_gym.translate:translate_main", "run a translator over frames, a video or a camera"),
+    "export": ("goggles_gym.export:export_main", "save a translator as ONNX beside it, checked against PyTorch"),
     "pipeline": ("goggles_gym.pipeline.cli:pipeline_main", "the whole study in one command, resumable stage by stage"),
 }
 #: A group word given alone (or followed by options) runs this command.

@@ -42,7 +42,7 @@ def frames(tmp_path_factory):
 def test_every_command_is_in_one_table_and_in_the_help(capsys):
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
-    for name in ("train policy", "train translator", "collect", "evaluate", "pipeline"):
+    for name in ("train policy", "train translator", "collect", "evaluate", "translate", "export", "pipeline"):
         assert name in cli.COMMANDS and name in out
         module, _, function = cli.COMMANDS[name][0].partition(":")
         assert callable(getattr(__import__(module, fromlist=[function]), function))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,25 +52,63 @@ def torch_runner(generator: torch.nn.Module, device: torch.device | None = None,
     return run
 
 
-def onnx_runner(generator: torch.nn.Module, image_size: tuple[int, int], threads: int | None = None) -> Runner:
-    """Export ``generator`` to ONNX (batch size dynamic) and run it with ONNX Runtime on the CPU
-    (a CPU copy is exported: the generator itself stays on its device)."""
+ONNX_OPSET = 17
+
+
+def export_onnx(generator: torch.nn.Module, image_size: tuple[int, int], path: str | Path,
+                metadata: dict[str, str] | None = None, opset: int = ONNX_OPSET) -> Path:
+    """Export a CPU copy of ``generator`` to ONNX at ``path`` (batch axis dynamic; input ``frames``
+    N x 3 x H x W in [-1, 1], output ``translated``), with ``metadata`` in its ``metadata_props``."""
+    h, w = image_size
+    path = Path(path)
+    cpu_copy = copy.deepcopy(generator).cpu().eval()
+    with warnings.catch_warnings():  # the exporter's notes on constant folding and instance norm
+        warnings.simplefilter("ignore", UserWarning)
+        torch.onnx.export(cpu_copy, (torch.zeros(1, 3, h, w),), str(path), input_names=["frames"],
+                          output_names=["translated"], dynamic_axes={"frames": {0: "n"}, "translated": {0: "n"}},
+                          opset_version=opset, dynamo=False)
+    if metadata:
+        import onnx
+
+        model = onnx.load(str(path))
+        for key, value in metadata.items():
+            model.metadata_props.add(key=key, value=str(value))
+        onnx.save(model, str(path))
+    return path
+
+
+def _ort():
     try:
         import onnxruntime as ort
     except ImportError as exc:
         raise ImportError("the onnx backend needs onnxruntime: pip install 'goggles-gym[onnx]'") from exc
-    h, w = image_size
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "generator.onnx"
-        cpu_copy = copy.deepcopy(generator).cpu().eval()
-        torch.onnx.export(cpu_copy, (torch.zeros(1, 3, h, w),), str(path), input_names=["frames"],
-                          output_names=["translated"], dynamic_axes={"frames": {0: "n"}, "translated": {0: "n"}},
-                          dynamo=False)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort
+
+
+def onnx_metadata(path: str | Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file (read with ONNX Runtime; ``{}`` if it has none)."""
+    ort = _ort()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return dict(session.get_modelmeta().custom_metadata_map)
+
+
+def onnx_file_runner(path: str | Path, threads: int | None = None) -> Runner:
+    """Run a saved ONNX export of a generator with ONNX Runtime on the CPU (no export)."""
+    ort = _ort()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def run(frames: np.ndarray) -> np.ndarray:
         return array_to_frames(session.run(None, {"frames": to_array(frames)})[0])
 
     return run
+
+
+def onnx_runner(generator: torch.nn.Module, image_size: tuple[int, int], threads: int | None = None) -> Runner:
+    """Export ``generator`` to ONNX (batch size dynamic) and run it with ONNX Runtime on the CPU
+    (a CPU copy is exported: the generator itself stays on its device)."""
+    _ort()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(generator, image_size, Path(tmp) / "generator.onnx")
+        return onnx_file_runner(path, threads)

@@ -4,6 +4,7 @@ callable from uint8 real frames to uint8 sim-look frames."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import zipfile
@@ -17,7 +18,14 @@ from goggles_gym.common.device import resolve_device
 from goggles_gym.common.files import atomic_write
 from goggles_gym.common.tensors import NORMALIZATION
 from goggles_gym.frames.images import check_frames
-from goggles_gym.translators.backends import BACKENDS, onnx_runner, resolve_backend, torch_runner
+from goggles_gym.translators.backends import (
+    BACKENDS,
+    onnx_file_runner,
+    onnx_metadata,
+    onnx_runner,
+    resolve_backend,
+    torch_runner,
+)
 from goggles_gym.translators.networks import GENERATORS, make_generator
 
 FORMAT = "goggles-gym-translator"
@@ -118,11 +126,12 @@ class Translator:
     ``backend`` picks the inference engine: ``torch`` (eager, ``torch.inference_mode``, the
     default), ``compile`` (``torch.compile``), ``onnx`` (ONNX Runtime on the CPU) or ``auto``
     (ONNX Runtime on a CPU where it is installed, else eager; ``backend`` then names the one used).
+    ``onnx_path``, a saved export of this generator, is run instead of exporting one (onnx only).
     """
 
     def __init__(self, generator: torch.nn.Module, image_size: tuple[int, int], method: str = "unknown",
                  meta: dict[str, Any] | None = None, device: str | torch.device = "auto",
-                 backend: str = "torch") -> None:
+                 backend: str = "torch", onnx_path: str | os.PathLike | None = None) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.device = resolve_device(device)
@@ -132,7 +141,8 @@ class Translator:
         self.meta = meta or {}
         self.backend = backend = resolve_backend(backend, self.device)
         if backend == "onnx":
-            self._run = onnx_runner(self.generator, self.image_size)
+            self._run = (onnx_file_runner(onnx_path) if onnx_path is not None
+                         else onnx_runner(self.generator, self.image_size))
         else:
             self._run = torch_runner(self.generator, compile=backend == "compile")
 
@@ -148,11 +158,45 @@ class Translator:
         return out[0] if single else out
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file (hex), read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def onnx_export_path(path: str | os.PathLike, direction: str = "real2sim") -> Path:
+    """Where ``goggles-gym export`` puts a translator file's ONNX export by default: beside it,
+    ``translator.onnx`` (``translator.sim2real.onnx`` for the sim->real generator)."""
+    path = Path(path)
+    return path.with_suffix(".onnx" if direction == "real2sim" else ".sim2real.onnx")
+
+
+def saved_onnx_export(path: str | os.PathLike, direction: str = "real2sim",
+                      sha256: str | None = None) -> Path | None:
+    """The saved ONNX export beside translator file ``path`` whose metadata names this very file
+    (its sha256) and ``direction``, or None (no export, a stale one, or one that does not read)."""
+    candidate = onnx_export_path(path, direction)
+    if not candidate.is_file():
+        return None
+    try:
+        meta = onnx_metadata(candidate)
+    except Exception:  # noqa: BLE001 - a damaged export is ignored, one is made on the fly
+        return None
+    if meta.get("translator_sha256") != (sha256 or file_sha256(path)) or meta.get("direction") != DIRECTIONS[direction]:
+        return None
+    return candidate
+
+
 def load(path: str | os.PathLike, device: str = "auto", backend: str = "torch",
          direction: str = "real2sim") -> Translator:
     """Load a translator file as a :class:`Translator` (see its ``backend``); a corrupt or foreign
     file fails clearly. ``direction="sim2real"`` loads the sim->real generator that CycleGAN-style
-    methods also learn (to make sim frames look real, e.g. for augmentation)."""
+    methods also learn (to make sim frames look real, e.g. for augmentation). With the onnx backend
+    a saved export beside the file (``goggles-gym export``) is used when its recorded sha256 matches
+    the file; otherwise one is exported on the fly."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     blob = read_translator_file(path)
@@ -170,4 +214,8 @@ def load(path: str | os.PathLike, device: str = "auto", backend: str = "torch",
         raise TranslatorFileError(f"{path}: weights do not match the recorded architecture ({exc})") from None
     meta = {k: v for k, v in blob.items() if k not in ("state_dict", "sim2real")}
     meta["direction"] = DIRECTIONS[direction]
-    return Translator(generator, tuple(blob["image_size"]), blob["method"], meta, device, backend)
+    onnx_path = None
+    if backend in BACKENDS and resolve_backend(backend, resolve_device(device)) == "onnx":
+        onnx_path = saved_onnx_export(path, direction)
+    meta["onnx_export"] = None if onnx_path is None else str(onnx_path)
+    return Translator(generator, tuple(blob["image_size"]), blob["method"], meta, device, backend, onnx_path)
