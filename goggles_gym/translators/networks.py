@@ -32,7 +32,27 @@ def _up(cin: int, cout: int, upsample: str) -> list[nn.Module]:
     raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
 
 
-class ResnetGenerator(nn.Module):
+class Generator(nn.Module):
+    """What every generator shares: its total stride and the ``architecture`` entry it is saved as."""
+
+    name: str
+    ngf: int
+    n_blocks: int
+    n_down: int
+    upsample: str
+
+    @property
+    def stride(self) -> int:
+        """Total downsampling factor; shifts below it are what the shift loss regularises."""
+        return 2**self.n_down
+
+    def architecture(self) -> dict:
+        """The translator file's ``architecture`` entry (what ``build_generator`` reads back)."""
+        return {"name": self.name, "ngf": self.ngf, "n_blocks": self.n_blocks, "n_down": self.n_down,
+                "upsample": self.upsample}
+
+
+class ResnetGenerator(Generator):
     """CycleGAN's generator: 7x7 stem, ``n_down`` stride-2 downsamplings, residual blocks, mirrored
     upsampling (``transpose``, or ``resize`` then convolve), tanh output in [-1, 1]. Total stride
     ``2 ** n_down`` (the shift loss uses it).
@@ -63,21 +83,11 @@ class ResnetGenerator(nn.Module):
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
-    @property
-    def stride(self) -> int:
-        """Total downsampling factor; shifts below it are what the shift loss regularises."""
-        return 2**self.n_down
-
-    def architecture(self) -> dict:
-        """The translator file's ``architecture`` entry (what :func:`build_generator` reads back)."""
-        return {"name": self.name, "ngf": self.ngf, "n_blocks": self.n_blocks, "n_down": self.n_down,
-                "upsample": self.upsample}
-
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
 
-class UnetGenerator(nn.Module):
+class UnetGenerator(Generator):
     """A U-Net generator: the ResNet generator's stem, downsamplings and residual blocks, with each
     upsampling (resize-then-convolve by default) fed the encoder's features of the same scale as well
     (skip connections), so fine structure such as a small far chair need not pass the bottleneck.
@@ -105,16 +115,6 @@ class UnetGenerator(nn.Module):
                           nn.InstanceNorm2d(chans[k]), nn.ReLU(True)) for k in reversed(range(n_down)))
         self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(2 * ngf, out_channels, 7), nn.Tanh())
 
-    @property
-    def stride(self) -> int:
-        """Total downsampling factor; shifts below it are what the shift loss regularises."""
-        return 2**self.n_down
-
-    def architecture(self) -> dict:
-        """The translator file's ``architecture`` entry (what :func:`build_generator` reads back)."""
-        return {"name": self.name, "ngf": self.ngf, "n_blocks": self.n_blocks, "n_down": self.n_down,
-                "upsample": self.upsample}
-
     def forward(self, x: Tensor) -> Tensor:
         import torch
 
@@ -127,11 +127,11 @@ class UnetGenerator(nn.Module):
         return self.head(y)
 
 
-GENERATORS: dict[str, type[nn.Module]] = {"resnet": ResnetGenerator, "unet": UnetGenerator}
+GENERATORS: dict[str, type[Generator]] = {"resnet": ResnetGenerator, "unet": UnetGenerator}
 
 
 def make_generator(name: str = "resnet", ngf: int = 12, n_blocks: int = 3, n_down: int = 2,
-                   upsample: str | None = None) -> nn.Module:
+                   upsample: str | None = None) -> Generator:
     """A generator by architecture name (``resnet`` or ``unet``); ``upsample`` defaults to the
     architecture's own (``transpose`` for resnet, as CycleGAN; ``resize`` for unet)."""
     if name not in GENERATORS:
