@@ -75,7 +75,11 @@ def print_table(summaries: Sequence[dict], console: Console | None = None) -> No
                       " / ".join(f"{p['success_rate']:.0%}" for p in seeds), spread, f"{lo:.0%}-{hi:.0%}",
                       p_value(s.get("p_vs_cyclegan")), p_value(s.get("p_vs_no_goggles")), f(s, "miou", ".3f"),
                       f(s, "chair_iou", ".3f"), f(s, "paired_l1", ".1f"), f(s, "shift", ".2f"))
-    (console or Console()).print(table)
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # a log file or a pipe: full columns, not a table squeezed to 80
+            console = Console(width=200)
+    console.print(table)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
