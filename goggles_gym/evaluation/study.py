@@ -264,14 +264,14 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
         by_condition.setdefault(run.condition, []).append(run)
     summaries = [_condition_summary(r) for r in by_condition.values()]
     tests = paired_tests(by_condition)
+    own_dr = by_condition[DR_OWN][0].result.summary()["success_rate"] if DR_OWN in by_condition else None
     for s in summaries:
         t = tests.get(s["condition"], {})
         s["paired_tests"] = t
         s["p_vs_cyclegan"] = t.get(BASELINE, {}).get("p_value")
         s["p_vs_no_goggles"] = t.get("no goggles", {}).get("p_value")
-        if s["condition"] in (DR, DR_OWN) and DR_OWN in by_condition:
-            own_rate = by_condition[DR_OWN][0].result.summary()["success_rate"]
-            s["under_trained"] = own_rate < DR_TRAINED
+        if s["condition"] in (DR, DR_OWN) and own_dr is not None:
+            s["under_trained"] = own_dr < DR_TRAINED
 
     title = config.title or f"Policy trained in `{own}`, evaluated in `{shown_target}`: No-Goggles vs goggles"
     report.success_chart(out / "success.png", summaries,
@@ -291,7 +291,6 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
              f"on sim frames; L1 to the true sim render and shift in 0..255 units; "
              f"frames/s at batch 1, inference backend {backends}). Evaluation wall time {wall / 60:.1f} min.")
     if dr_policy is not None:
-        own_dr = by_condition[DR_OWN][0].result.summary()["success_rate"]
         about += (f" The DR policy succeeds in {own_dr:.0%} of the episodes in its own looks "
                   f"(`{display_name(dr_policy.settings.look)}`)"
                   + (f": **under-trained** (below {DR_TRAINED:.0%}), so its row on the target says little about "

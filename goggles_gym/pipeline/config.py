@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from goggles_gym.common.cli import arg
+from goggles_gym.common.cli import arg, check_at_least
 from goggles_gym.pipeline.seeds import BLOCK, SeedPlan
 
 
@@ -118,21 +118,16 @@ def check_config(c: PipelineConfig) -> None:
         if look_name(c.judge_look) == look_name(c.look):
             raise ValueError(f"--judge-look {c.judge_look!r} is the target look: the judge would learn from labelled "
                              "frames of the target; use randomized (or sim)")
-    positive = ("frames", "translator_iterations", "translator_seeds", "episodes", "seg_iterations",
-                "eval_seg_iterations", "policy_timesteps")
-    for name in positive:
-        if getattr(c, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(c, name)}")
+    check_at_least(c, 1, "frames", "translator_iterations", "translator_seeds", "episodes", "seg_iterations",
+                   "eval_seg_iterations", "policy_timesteps")
+    check_at_least(c, 0, "dr_timesteps", "validation_episodes", "metric_frames", "policy_eval_freq", "judge_frames",
+                   "canonicalizer_iterations")
     if c.pretrained and not Path(c.pretrained).is_file():
         raise FileNotFoundError(f"--pretrained {c.pretrained}: no such translator file (a canonicalizer's "
                                 "translator.pt, e.g. another run's canonicalizer/translator.pt)")
     if c.pretrained and c.canonicalizer_iterations < 1:
         raise ValueError("--pretrained needs --canonicalizer-iterations >= 1 (the switch for the rcan and +pretrain "
                          "rows); the canonicalizer itself is then not trained")
-    for name in ("dr_timesteps", "validation_episodes", "metric_frames", "policy_eval_freq", "judge_frames",
-                 "canonicalizer_iterations"):
-        if getattr(c, name) < 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(c, name)}")
     for name in ("frames", "judge_frames", "pair_frames", "episodes", "validation_episodes", "metric_frames",
                  "translator_seeds"):
         if getattr(c, name) >= BLOCK:
