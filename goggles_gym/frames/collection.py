@@ -165,7 +165,8 @@ def _read_image(path: Path, flags: int) -> np.ndarray:
 
 def _read_stack(files: list[Path], labels: bool, size: tuple[int, int] | None, desc: str) -> np.ndarray:
     out = None
-    for i, f in enumerate(tqdm(files, desc=desc, leave=False, disable=len(files) < 500)):
+    # no bar for small folders, nor where stderr is not a terminal (a log file, a pipe: disable=None)
+    for i, f in enumerate(tqdm(files, desc=desc, leave=False, disable=True if len(files) < 500 else None)):
         img = _read_image(f, cv2.IMREAD_GRAYSCALE if labels else cv2.IMREAD_COLOR)
         if not labels:
             img = img[..., ::-1]

@@ -70,5 +70,5 @@ class Pipeline:
         return report
 
     def _log(self, text: str) -> None:
-        if self.config.progress_bar:
-            print(text, flush=True)
+        # Always: --no-progress-bar silences the bars, not the stage lines a log file needs.
+        print(text, flush=True)
