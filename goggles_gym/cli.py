@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "translate": ("goggles_gym.translate:translate_main", "run a translator over frames, a video or a camera"),
     "export": ("goggles_gym.export:export_main", "save a translator as ONNX beside it, checked against PyTorch"),
     "pipeline": ("goggles_gym.pipeline.cli:pipeline_main", "the whole study in one command, resumable stage by stage"),
+    "report": ("goggles_gym.report.cli:report_main",
+               "rebuild report.html of a finished report folder (no episodes run), optionally a screenshot"),
 }
 #: A group word given alone (or followed by options) runs this command.
 DEFAULTS: dict[str, str] = {"train": "train policy"}

@@ -205,3 +205,22 @@ def test_resume_with_another_width_names_the_flags(tmp_path, frames, capsys):
     assert cli.main(argv) == 2
     line = one_error_line(capsys.readouterr().err)
     assert "another size (--ngf 4; given --ngf 8): resume with --ngf 4" in line
+
+
+def test_report_command_rebuilds_the_page_of_a_report_folder(tmp_path, capsys):
+    from goggles_gym.report import markdown_report, write_tables
+
+    summaries = [{"condition": "no goggles", "episodes": 2, "successes": 1, "success_rate": 0.5,
+                  "success_ci95": [0.1, 0.9], "spl": 0.2, "mean_length": 50.0, "mean_collisions": 1.0}]
+    write_tables(tmp_path, summaries, {})
+    (tmp_path / "report.md").write_text(markdown_report(summaries, "A title", "how", [], []))
+    assert "report" in cli.COMMANDS and cli.main(["--help"]) == 0 and "report" in capsys.readouterr().out
+    assert cli.main(["report", str(tmp_path)]) == 0
+    assert f"page: {tmp_path / 'report.html'}" in capsys.readouterr().out
+    page = (tmp_path / "report.html").read_text()
+    assert "<h1>A title</h1>" in page and "<td>no goggles</td><td>50% (1/2)</td>" in page
+    assert cli.main(["report", str(tmp_path / "missing")]) == 2
+    assert "results.json not found" in one_error_line(capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        cli.main(["report", "--help"])
+    assert "--screenshot" in capsys.readouterr().out

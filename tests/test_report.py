@@ -2,11 +2,23 @@ import csv
 import json
 import subprocess
 import sys
+from html.parser import HTMLParser
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
-from goggles_gym.report import frame_strip, markdown_report, side_by_side_video, success_chart, write_tables
+from goggles_gym.report import (
+    frame_strip,
+    markdown_report,
+    read_markdown_report,
+    side_by_side_video,
+    success_chart,
+    video_file,
+    write_html_report,
+    write_tables,
+)
 
 SUMMARIES = [
     {"condition": "sim oracle", "episodes": 10, "successes": 9, "success_rate": 0.9, "success_ci95": [0.6, 0.98],
@@ -41,6 +53,91 @@ def test_tables_chart_strip_video_and_markdown(tmp_path):
     assert "| no goggles | 10% (1/10) |  |  | 2%-40% |" in md and "![success](success.png)" in md
     assert "| vr-goggles | 55% (mean of 2) | 40% / 70% | 40%-70% | 0%-100% |  | <0.001 |" in md
 
+
+class _Page(HTMLParser):
+    """The tags, the links (src / href) and the text of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def links(self) -> list[str]:
+        return [a[k] for _, a in self.tags for k in ("src", "href") if a.get(k) is not None]
+
+
+def _report_folder(out: Path, summaries=SUMMARIES) -> Path:
+    """A finished report folder as the study writes it (tables, chart, strip, videos, report.md)."""
+    write_tables(out, summaries, {"seeds": [3, 4]})
+    success_chart(out / "success.png", summaries, "test")
+    frames = [np.full((8, 8, 3), v, np.uint8) for v in (0, 100, 200)]
+    frame_strip(out / "strips.png", [frames], ["a", "b", "c"])
+    videos = [side_by_side_video(out / video_file(s["condition"]), [frames], ["x"]).name for s in summaries[1:]]
+    header = "Policy `p.zip` (**one draw**) & <more>\n\nsecond paragraph"
+    (out / "report.md").write_text(markdown_report(summaries, "Trained in `sim`", header,
+                                                   ["success.png", "strips.png"], videos), encoding="utf-8")
+    return out
+
+
+def test_report_html_has_the_table_rows_and_only_relative_links_to_files_that_exist(tmp_path):
+    summaries = [*SUMMARIES, {**SUMMARIES[1], "condition": "a<b & \"c\"", "under_trained": True}]
+    folder = _report_folder(tmp_path, summaries)
+    text = write_html_report(folder).read_text(encoding="utf-8")
+    assert "<td>no goggles</td><td>10% (1/10)</td><td></td><td></td><td>2%-40%</td>" in text
+    assert "<td>vr-goggles</td><td>55% (mean of 2)</td><td>40% / 70%</td><td>40%-70%</td><td>0%-100%</td>" in text
+    assert "<td>a&lt;b &amp; &quot;c&quot; (under-trained)</td>" in text and "a<b" not in text  # escaped
+    assert "<code>p.zip</code> (<strong>one draw</strong>) &amp; &lt;more&gt;</p>" in text
+    page = _Page()
+    page.feed(text)
+    tags = [t for t, _ in page.tags]
+    assert "script" not in tags and tags.count("table") == 1 and tags.count("h1") == 1
+    heads = [a for t, a in page.tags if t == "th"]
+    assert len(heads) == 16 and "condition" in page.text and "frames/s" in page.text
+    assert tags.count("tr") == 1 + len(summaries)
+    for link in page.links():  # relative: a bare file name of the folder, and the file is there
+        assert "://" not in link and not link.startswith(("/", "//", "#")) and "/" not in link, link
+        assert (folder / link).is_file(), link
+    assert {"success.png", "strips.png", "episode_no_goggles.mp4", "episode_vr_goggles.mp4", "report.md",
+            "results.json", "results.csv"} <= set(page.links())
+    videos = [a for t, a in page.tags if t == "video"]
+    assert [v["src"] for v in videos] == ["episode_no_goggles.mp4", "episode_vr_goggles.mp4", "episode_a_b____c.mp4"]
+    assert all({"controls", "muted", "loop", "playsinline"} <= set(v) and v["preload"] == "metadata" for v in videos)
+    assert "no goggles: success 10% (1/10)" in text  # each video's caption
+
+
+def test_report_html_rebuilt_from_the_folder_matches_and_shows_the_provenance(tmp_path):
+    from goggles_gym.pipeline.state import RunState, append_provenance
+
+    folder = _report_folder(tmp_path)
+    parts = read_markdown_report(folder / "report.md")
+    assert parts.title == "Trained in `sim`" and parts.header.endswith("second paragraph")
+    given = write_html_report(folder, title="Trained in `sim`", header=parts.header).read_text()
+    assert write_html_report(folder).read_text() == given  # report.md's parts read back as they were given
+    assert "How this run was made" not in given
+    state = RunState(tmp_path, "quick", {"look": "real", "episodes": 2}, {"evaluation": [3, 4]})
+    state.data["machine"] = "a test machine"
+    state.data["stages"] = {"evaluate": {"wall_time_s": 30.0}}
+    append_provenance(folder / "report.md", state, ["evaluate"], "goggles-gym pipeline --preset quick")
+    page = (folder / "report.html").read_text()  # rebuilt by append_provenance
+    assert "<h2>How this run was made</h2>" in page and "a test machine" in page
+    assert "<code>goggles-gym pipeline --preset quick</code>" in page and "<td>evaluate</td><td>0.5 min</td>" in page
+    assert '<pre><code class="language-yaml">look: real\nepisodes: 2</code></pre>' in page
+    assert page.index("<h1>") < page.index("success.png") < page.index("<table>") < page.index("strips.png") \
+        < page.index("<video") < page.index("How this run was made")
+
+
+def test_report_html_needs_results_json(tmp_path):
+    with pytest.raises(FileNotFoundError, match="results.json"):
+        write_html_report(tmp_path)
+    (tmp_path / "results.json").write_text("{")
+    with pytest.raises(ValueError, match="damaged"):
+        write_html_report(tmp_path)
 
 
 def test_the_chart_leaves_the_callers_matplotlib_backend_alone(tmp_path):

@@ -70,10 +70,6 @@ class _Run:
     figures: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in name).strip("_")
-
-
 def goggles_files(config: EvaluateConfig) -> dict[str, list[str]]:
     """Method name -> its translator files (one per seed), from ``cyclegan``, ``vr_goggles`` and
     ``goggles``; names and counts checked."""
@@ -233,7 +229,7 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
             cols, heads = [shown["raw"]], [f"camera ({display_name(look)})"]
             if tr is not None:
                 cols, heads = cols + [shown["policy"]], heads + ["policy sees"]
-            videos.append(report.side_by_side_video(out / f"episode_{_slug(name)}.mp4", cols, heads).name)
+            videos.append(report.side_by_side_video(out / report.video_file(name), cols, heads).name)
 
     images = ["success.png"]
     metric_episodes: list[int] = []
@@ -301,8 +297,9 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
                            "episodes": [dataclasses.asdict(e) for e in r.result.episodes]} for r in rs]
                    for name, rs in by_condition.items()}
     report.write_tables(out, summaries, {**extra, "per_episode": per_episode})
-    md = report.markdown_report(summaries, title, "\n\n".join(p for p in (header, about) if p), images, videos)
-    atomic_write_text(out / "report.md", md)
+    text = "\n\n".join(p for p in (header, about) if p)
+    atomic_write_text(out / "report.md", report.markdown_report(summaries, title, text, images, videos))
+    report.write_html_report(out, title=title, header=text)  # the same report as one page, report.html
     return summaries
 
 

@@ -80,7 +80,8 @@ class RunState:
 
 
 def append_provenance(report: Path, state: RunState, order: Sequence[str], command: str) -> None:
-    """Add how the run was made (command, machine, each stage's wall time, settings) to report.md."""
+    """Add how the run was made (command, machine, each stage's wall time, settings) to report.md,
+    and rebuild report.html beside it so that the page shows it too."""
     if not report.is_file():
         return
     text = report.read_text(encoding="utf-8").split("\n## How this run was made")[0].rstrip("\n")
@@ -100,3 +101,7 @@ def append_provenance(report: Path, state: RunState, order: Sequence[str], comma
               "```yaml", yaml.safe_dump(data.get("seed_plan", {}), sort_keys=False, default_flow_style=None).rstrip(),
               "```", ""]
     atomic_write_text(report, text + "\n" + "\n".join(lines))
+    if (report.parent / "results.json").is_file():
+        from goggles_gym.report.html import write_html_report
+
+        write_html_report(report.parent)

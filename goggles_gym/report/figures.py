@@ -1,11 +1,8 @@
-"""The evaluation report: results.json / results.csv, a success bar chart with intervals, frame
-strips, side-by-side videos and ``report.md`` that shows them."""
+"""The report's figures: the success bar chart with its intervals, frame strips and side-by-side
+episode videos (H.264 MP4, which browsers play), and the name an episode video gets."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,26 +11,17 @@ from typing import Any
 import cv2
 import numpy as np
 
-from goggles_gym.common.files import atomic_write, atomic_write_text
+from goggles_gym.common.files import atomic_write
 from goggles_gym.common.video import Mp4Writer
 
 
-def write_tables(out: str | os.PathLike, summaries: Sequence[dict[str, Any]], extra: dict[str, Any]) -> None:
-    """``results.json`` (everything) and ``results.csv`` (one row a condition)."""
-    out = Path(out)
-    atomic_write_text(out / "results.json", json.dumps({"conditions": list(summaries), **extra}, indent=2,
-                                                       default=float))
-    keys = ["condition", "episodes", "n_seeds", "successes", "success_rate", "success_min", "success_max",
-            "ci95_low", "ci95_high", "interval", "p_vs_cyclegan", "p_vs_no_goggles", "spl", "mean_length",
-            "mean_collisions", "miou", "chair_iou", "chair_fp", "paired_l1", "shift", "frames_per_s"]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
-    writer.writeheader()
-    for s in summaries:
-        row = dict(s)
-        row["ci95_low"], row["ci95_high"] = s["success_ci95"]
-        writer.writerow(row)
-    atomic_write_text(out / "results.csv", buf.getvalue())
+def video_file(condition: str) -> str:
+    """The file name of a condition's episode video: ``"no goggles"`` -> ``episode_no_goggles.mp4``.
+
+    >>> video_file("cyclegan+shift")
+    'episode_cyclegan_shift.mp4'
+    """
+    return "episode_" + "".join(c if c.isalnum() else "_" for c in condition).strip("_") + ".mp4"
 
 
 def success_chart(path: str | os.PathLike, summaries: Sequence[dict[str, Any]], title: str) -> Path:
@@ -114,51 +102,3 @@ def side_by_side_video(path: str | os.PathLike, columns: Sequence[Sequence[np.nd
 
     atomic_write(path, write)
     return Path(path)
-
-
-def _pct(v: Any) -> str:
-    return "" if v is None else f"{v:.0%}"
-
-
-def p_value(v: Any) -> str:
-    """A p-value as a table shows it: three decimals, ``<0.001`` below that, empty for none."""
-    if v is None:
-        return ""
-    return "<0.001" if v < 0.001 else f"{v:.3f}"
-
-
-def markdown_report(summaries: Sequence[dict[str, Any]], title: str, header: str, images: Sequence[str],
-                    videos: Sequence[str]) -> str:
-    """``report.md``: the chart (``images[0]``) first, how it was made, the table (a goggles method's
-    success is its mean over translator seeds, each seed's beside it, with the paired tests), the
-    other images (frame strips) and links to the videos."""
-    lines = [f"# {title}", ""]
-    lines += [f"![{Path(i).stem}]({i})" for i in images[:1]]
-    lines += ["", header, "", "| condition | success | per translator seed | min-max | 95% CI | p vs CycleGAN | "
-              "p vs no goggles | SPL | mean length | collisions | mIoU | chair IoU | chair FP | L1 to sim | shift | "
-              "frames/s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-
-    def fmt(v: Any, spec: str) -> str:
-        return "" if v is None or isinstance(v, str) or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
-
-    for s in summaries:
-        lo, hi = s["success_ci95"]
-        seeds = s.get("per_seed", [])
-        if seeds:
-            success = f"{s['success_rate']:.0%}" + (" (one draw)" if len(seeds) == 1 else f" (mean of {len(seeds)})")
-            spread = "" if len(seeds) == 1 else f"{s['success_min']:.0%}-{s['success_max']:.0%}"
-        else:
-            success, spread = f"{s['success_rate']:.0%} ({s['successes']}/{s['episodes']})", ""
-        name = s["condition"] + (" (under-trained)" if s.get("under_trained") else "")
-        lines.append(f"| {name} | {success} | {' / '.join(_pct(p['success_rate']) for p in seeds)} | {spread} | "
-                     f"{lo:.0%}-{hi:.0%} | {p_value(s.get('p_vs_cyclegan'))} | {p_value(s.get('p_vs_no_goggles'))} | "
-                     f"{s['spl']:.2f} | {s['mean_length']:.1f} | {s['mean_collisions']:.2f} | "
-                     f"{fmt(s.get('miou'), '.3f')} | {fmt(s.get('chair_iou'), '.3f')} | "
-                     f"{fmt(s.get('chair_fp'), '.2%')} | "
-                     f"{fmt(s.get('paired_l1'), '.1f')} | {fmt(s.get('shift'), '.2f')} | "
-                     f"{fmt(s.get('frames_per_s'), '.0f')} |")
-    lines.append("")
-    lines += [f"![{Path(i).stem}]({i})" for i in images[1:]]
-    lines.append("")
-    lines += [f"- video: [{Path(v).name}]({v})" for v in videos]
-    return "\n".join(lines) + "\n"

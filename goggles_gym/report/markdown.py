@@ -1,0 +1,78 @@
+"""``report.md``: the chart, how it was made, the results table, the strips and links to the videos;
+and reading a written ``report.md`` back into its parts (title, header text, provenance)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from goggles_gym.report.tables import TABLE_COLUMNS, table_rows
+
+#: The heading of the provenance section that the pipeline appends to report.md.
+PROVENANCE_HEADING = "## How this run was made"
+_IMAGE_LINE = re.compile(r"^!\[[^\]]*\]\(([^)\s]+)\)$", re.M)
+_VIDEO_LINE = re.compile(r"^- video: \[[^\]]*\]\(([^)\s]+)\)$", re.M)
+
+
+def markdown_report(summaries: Sequence[dict[str, Any]], title: str, header: str, images: Sequence[str],
+                    videos: Sequence[str]) -> str:
+    """``report.md``: the chart (``images[0]``) first, how it was made, the table (a goggles method's
+    success is its mean over translator seeds, each seed's beside it, with the paired tests), the
+    other images (frame strips) and links to the videos."""
+    lines = [f"# {title}", ""]
+    lines += [f"![{Path(i).stem}]({i})" for i in images[:1]]
+    lines += ["", header, "", "| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(summaries)]
+    lines.append("")
+    lines += [f"![{Path(i).stem}]({i})" for i in images[1:]]
+    lines.append("")
+    lines += [f"- video: [{Path(v).name}]({v})" for v in videos]
+    return "\n".join(lines) + "\n"
+
+
+@dataclasses.dataclass
+class MarkdownParts:
+    """What ``report.html`` takes from a written ``report.md``: its title, the header text above the
+    table (markdown) and the provenance section (markdown, empty when the pipeline did not add one)."""
+
+    title: str = ""
+    header: str = ""
+    provenance: str = ""
+    images: list[str] = dataclasses.field(default_factory=list)  # as report.md shows them, the chart first
+    videos: list[str] = dataclasses.field(default_factory=list)  # as report.md links them
+
+
+def read_markdown_report(path: str | os.PathLike) -> MarkdownParts:
+    """Split a ``report.md`` written by :func:`markdown_report` (and maybe extended by the pipeline's
+    provenance) into its parts; a missing file gives empty parts.
+
+    >>> import tempfile
+    >>> md = Path(tempfile.mkdtemp()) / "report.md"
+    >>> md_text = markdown_report([], "T", "how", ["success.png"], [])
+    >>> _ = md.write_text(md_text + "\\n## How this run was made\\n\\n- x\\n")
+    >>> parts = read_markdown_report(md)
+    >>> parts.title, parts.header, parts.images, parts.provenance
+    ('T', 'how', ['success.png'], '## How this run was made\\n\\n- x')
+    """
+    path = Path(path)
+    if not path.is_file():
+        return MarkdownParts()
+    text = path.read_text(encoding="utf-8")
+    main, sep, rest = text.partition("\n" + PROVENANCE_HEADING)
+    provenance = (PROVENANCE_HEADING + rest).strip() if sep else ""
+    title, header = "", []
+    table_start = "| " + TABLE_COLUMNS[0] + " |"
+    images = [m[1] for m in _IMAGE_LINE.finditer(main)]
+    videos = [m[1] for m in _VIDEO_LINE.finditer(main)]
+    for line in main.splitlines():
+        if not title and line.startswith("# "):
+            title = line[2:].strip()
+        elif line.startswith(table_start):
+            break
+        elif title and not (line.startswith("![") and not any(h.strip() for h in header)):
+            header.append(line)  # the chart above the header text is not part of it
+    return MarkdownParts(title, "\n".join(header).strip(), provenance, images, videos)
