@@ -73,8 +73,8 @@ def policy_main(argv: Sequence[str] | None = None) -> None:
 def translator_parser() -> argparse.ArgumentParser:
     """Argument parser of ``train translator``."""
     parser = ArgumentParser(prog=f"{program()} train translator",
-                            description="Train a real->sim translator: CycleGAN or VR-Goggles on two "
-                                        "unpaired frame collections (--real, --sim), or the RCAN "
+                            description="Train a real->sim translator: CycleGAN, VR-Goggles, CUT or FastCUT "
+                                        "on two unpaired frame collections (--real, --sim), or the RCAN "
                                         "canonicalizer on a paired sim collection (--pairs).")
     add_dataclass_args(parser, TranslatorTrainConfig)
     return parser

@@ -8,8 +8,16 @@ from typing import Any
 
 from goggles_gym.common.cli import arg, check_at_least, flag
 
-METHODS = ("cyclegan", "vr-goggles", "rcan")
-UNPAIRED_METHODS = ("cyclegan", "vr-goggles")
+METHODS = ("cyclegan", "vr-goggles", "rcan", "cut", "fastcut")
+UNPAIRED_METHODS = ("cyclegan", "vr-goggles", "cut", "fastcut")
+#: The one-sided contrastive methods (Park et al., ECCV 2020): one generator, no F, no cycle.
+CONTRASTIVE_METHODS = ("cut", "fastcut")
+#: CUT and FastCUT differ only in these defaults (the reference's presets): the PatchNCE weight,
+#: the identity NCE term on sim frames, and flip equivariance.
+CONTRASTIVE_DEFAULTS = {"cut": {"lambda_nce": 1.0, "nce_identity": True, "nce_flip": False},
+                        "fastcut": {"lambda_nce": 10.0, "nce_identity": False, "nce_flip": True}}
+#: Default ``pool_size``: CycleGAN's history of 50 fakes; CUT's reference has no image pool.
+POOL_SIZE = {"cut": 0, "fastcut": 0}
 #: Default ``lambda_paired``: the canonicalizer's own loss, and the anchor while fine-tuning.
 LAMBDA_PAIRED = {"rcan": 10.0, "fine-tuning": 5.0}
 
@@ -58,13 +66,34 @@ class TranslatorTrainConfig:
     running while they fine-tune (default weight 5, half the cycle weight: an anchor for the
     content, the chair included, that leaves the cycle and adversarial terms room to adapt G to the
     real frames; untuned). Both weights are starting points, not measured optima.
+
+    ``cut`` and ``fastcut`` (Park et al., ECCV 2020, after the reference's ``cut_model.py``) train G
+    alone, with an LSGAN discriminator on sim frames (no image pool, as the reference) and PatchNCE
+    instead of a cycle: features of G's own encoder (``nce_layers``: by default the input, both
+    stride-2 convolutions, the first and the middle residual block, as the reference's layers
+    0,4,8,12,16 of its 9-block generator) at ``nce_patches`` locations (256), through a 2-layer MLP
+    head per layer (256 units), L2-normalised; each output patch must pick out the input patch at its
+    own location among the other locations of the same frame (temperature 0.07). CUT weighs it 1 and
+    adds the identity term ``NCE_identity`` (a sim frame against G(sim frame)), the two averaged as
+    the reference does; FastCUT weighs it 10, has no identity term and adds flip equivariance. Having
+    no F, they take no ``semantic`` / ``shift`` / ``lambda_identity``; ``pairs`` and ``init_from``
+    work as for the other unpaired methods.
+
+    ``policy_consistency`` (after RL-CycleGAN, Rao et al. CVPR 2020), for any unpaired method: a
+    frozen sim policy must act on a translation as on the sim frame it came from, for the
+    translations whose right action is known: the round trip ``G(F(sim))`` (``G(sim)`` for the
+    one-sided methods, which have no F). ``policy`` is KL(pi(.|sim) || pi(.|translation)) and
+    ``policy_value`` the squared difference of the value estimates (a DQN's: of its Q-values, its
+    policy being their softmax), both weighted ``lambda_policy``; gradients reach G only.
     """
 
     real: str = arg("", "real frame collection (folder); rcan: optional, only to refuse pairs in its look")
     sim: str = arg("", "sim frame collection (folder, with label maps for the semantic loss); not used by rcan")
     out: str = arg("runs/translator", "run folder: translator.pt, checkpoint.pt, segnet.pt, TensorBoard logs")
-    method: str = arg("vr-goggles", "cyclegan, vr-goggles (= cyclegan + semantic + shift), or rcan (the paired "
-                      "randomized -> sim canonicalizer, trained on --pairs alone)", choices=METHODS)
+    method: str = arg("vr-goggles", "cyclegan, vr-goggles (= cyclegan + semantic + shift), rcan (the paired "
+                      "randomized -> sim canonicalizer, trained on --pairs alone), or cut / fastcut (one-sided "
+                      "contrastive translation: G and a sim discriminator, PatchNCE instead of a cycle)",
+                      choices=METHODS)
     pairs: str = arg("", "paired sim collection (collect --pairs --look randomized): rcan's training data; with "
                      "cyclegan / vr-goggles its paired L1 keeps running while they fine-tune")
     init_from: str = arg("", "translator.pt whose generator starts G (e.g. an rcan canonicalizer); its architecture "
@@ -93,13 +122,27 @@ class TranslatorTrainConfig:
     n_blocks: int = arg(3, "generator residual blocks (reference: 9)")
     ndf: int = arg(32, "discriminator base channels (reference: 64)")
     d_layers: int = arg(2, "discriminator stride-2 layers (reference: 3)")
-    pool_size: int = arg(50, "image pool of past fakes for the discriminators")
+    pool_size: int | None = arg(None, "image pool of past fakes for the discriminators [default: 50; cut / fastcut: "
+                                "0, as their reference]")
     lambda_cycle: float = arg(10.0, "cycle loss weight")
     lambda_identity: float = arg(0.0, "identity loss weight, relative to lambda_cycle (reference: 0.5)")
     lambda_semantic: float = arg(1.0, "semantic consistency loss weight")
     lambda_shift: float = arg(45.0, "shift loss weight")
     shift_warmup: float = arg(0.0, "fraction of the iterations over which the shift weight ramps linearly from 0 to "
                               "lambda_shift, so the translation learns the content before it is held still")
+    lambda_nce: float | None = arg(None, "cut / fastcut: PatchNCE weight [default: 1 for cut, 10 for fastcut]")
+    nce_layers: str | None = arg(None, "cut / fastcut: features of G's encoder that PatchNCE compares, comma-separated "
+                                 "from input, down1, down2 (the stride-2 convolutions), block1..blockN (the residual "
+                                 "blocks) [default: input,down1,down2,block1 and the middle block]")
+    nce_patches: int = arg(256, "cut / fastcut: patch locations sampled per layer and frame (the same ones in the "
+                           "input's and the output's features)")
+    nce_temperature: float = arg(0.07, "cut / fastcut: temperature of the PatchNCE softmax")
+    nce_flip: bool | None = arg(None, "cut / fastcut: flip equivariance; half the updates translate the mirrored real "
+                                "batch and compare its features mirrored back [default: on for fastcut]")
+    policy_consistency: str = arg("", "a frozen sim policy (run folder or model zip) that must act on the translations "
+                                  "G(F(sim)) (cut / fastcut: G(sim)) as on the sim frames (RL-CycleGAN); any unpaired "
+                                  "method; losses policy (KL) and policy_value")
+    lambda_policy: float = arg(1.0, "weight of the policy-consistency terms (the KL and the squared value difference)")
     segnet: str | None = arg(None, "a trained segnet.pt to use instead of training one on the sim labels")
     judge_frames: str = arg("", "labelled collection the judge learns from instead of --sim: frames of the simulator "
                             "in randomized looks (collect --look randomized --domain sim) teach it shapes over "
@@ -140,8 +183,10 @@ class TranslatorTrainConfig:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if not 0.0 <= self.shift_warmup <= 1.0:
             raise ValueError(f"shift_warmup is a fraction of the iterations, 0 to 1, got {self.shift_warmup}")
+        if self.pool_size is None:
+            self.pool_size = POOL_SIZE.get(self.method, 50)
         check_at_least(self, 1, "iterations", "batch_size", "ngf", "n_blocks", "ndf", "d_layers", "log_every",
-                       "image_every", "checkpoint_every", "seg_iterations", "sim_reader_iterations")
+                       "image_every", "checkpoint_every", "seg_iterations", "sim_reader_iterations", "nce_patches")
         check_at_least(self, 0, "pool_size", "seed")
         for name in ("decay_start", "pseudo_label_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -158,6 +203,13 @@ class TranslatorTrainConfig:
         elif self.rcan_semantic or self.rcan_adversarial:
             raise ValueError("--rcan-semantic and --rcan-adversarial are options of --method rcan; "
                              f"{self.method} takes --semantic / --shift")
+        self._check_contrastive()
+        if self.policy_consistency and self.method not in UNPAIRED_METHODS:
+            raise ValueError(f"--policy-consistency is for the unpaired methods ({', '.join(UNPAIRED_METHODS)}); "
+                             f"--method {self.method} has no sim frames to hold the policy's actions on")
+        if not self.lambda_policy > 0:
+            raise ValueError(f"--lambda-policy {self.lambda_policy}: must be above 0 (e.g. 1); to train without the "
+                             "policy-consistency loss leave out --policy-consistency")
         if self.lambda_paired is None:
             self.lambda_paired = LAMBDA_PAIRED["rcan" if rcan else "fine-tuning"]
         if self.semantic is None:
@@ -173,15 +225,64 @@ class TranslatorTrainConfig:
         if self.judge_average is None:
             self.judge_average = bool(self.judge_frames)
 
+    def _check_contrastive(self) -> None:
+        """cut / fastcut: their options, their defaults; the others: no cut / fastcut options."""
+        given = [n for n in ("lambda_nce", "nce_layers", "nce_flip") if getattr(self, n) is not None]
+        if self.method not in CONTRASTIVE_METHODS:
+            if given:
+                raise ValueError(f"{', '.join(flag(n) for n in given)}: options of --method cut / fastcut "
+                                 f"(PatchNCE); --method {self.method} has no PatchNCE loss")
+            return
+        wrong = [flag(f) for f in ("semantic", "shift") if getattr(self, f)]
+        wrong += [flag("lambda_identity")] if self.lambda_identity > 0 else []
+        if wrong:
+            raise ValueError(f"--method {self.method} learns no sim->real generator F, which {', '.join(wrong)} "
+                             f"need{'s' if len(wrong) == 1 else ''} (cut's identity term is PatchNCE on sim frames); "
+                             "use --method cyclegan or vr-goggles for them")
+        defaults = CONTRASTIVE_DEFAULTS[self.method]
+        if self.lambda_nce is None:
+            self.lambda_nce = defaults["lambda_nce"]
+        if self.nce_flip is None:
+            self.nce_flip = defaults["nce_flip"]
+        if not self.lambda_nce > 0:
+            raise ValueError(f"--lambda-nce {self.lambda_nce}: must be above 0 (PatchNCE is what keeps the content)")
+        if not self.nce_temperature > 0:
+            raise ValueError(f"--nce-temperature {self.nce_temperature}: must be above 0 (the reference: 0.07)")
+        from goggles_gym.translators.networks import encoder_points  # torch, only for the contrastive methods
+
+        points = encoder_points(self.n_blocks)
+        if self.nce_layers is None:
+            middle = f"block{(self.n_blocks + 1) // 2}"
+            self.nce_layers = ",".join(dict.fromkeys(["input", "down1", "down2", "block1", middle]))
+        layers = self.nce_layer_names
+        unknown = [n for n in layers if n not in points]
+        if not layers or unknown or len(set(layers)) != len(layers):
+            why = f"unknown {', '.join(map(repr, unknown))}" if unknown else "empty or repeated names"
+            raise ValueError(f"--nce-layers {self.nce_layers!r}: {why}; choose comma-separated from "
+                             f"{', '.join(points)} (the generator with --n-blocks {self.n_blocks})")
+
+    @property
+    def nce_identity(self) -> bool:
+        """Whether the identity PatchNCE term (a sim frame against G of it) is on: cut's, not fastcut's."""
+        return bool(CONTRASTIVE_DEFAULTS.get(self.method, {}).get("nce_identity"))
+
+    @property
+    def nce_layer_names(self) -> list[str]:
+        """``nce_layers`` as a list of names (empty for the methods without PatchNCE)."""
+        return [n.strip() for n in (self.nce_layers or "").split(",") if n.strip()]
+
     @property
     def variant(self) -> str:
-        """Human name of the loss set (the translator file's method): rcan, cyclegan,
-        cyclegan+semantic, cyclegan+shift or vr-goggles (fine-tuning options are in its config)."""
-        if self.method == "rcan":
-            return "rcan"
-        if self.semantic and self.shift:
-            return "vr-goggles"
-        return "cyclegan" + ("+semantic" if self.semantic else "") + ("+shift" if self.shift else "")
+        """Human name of the loss set (the translator file's method): rcan, cut, fastcut, cyclegan,
+        cyclegan+semantic, cyclegan+shift or vr-goggles, with ``+policy`` for policy consistency
+        (fine-tuning options are in its config)."""
+        if self.method in ("rcan", *CONTRASTIVE_METHODS):
+            name = self.method
+        elif self.semantic and self.shift:
+            name = "vr-goggles"
+        else:
+            name = "cyclegan" + ("+semantic" if self.semantic else "") + ("+shift" if self.shift else "")
+        return name + ("+policy" if self.policy_consistency else "")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (saved in the translator file)."""

@@ -3,6 +3,8 @@ small segmentation net that VR-Goggles' semantic loss uses. Kept apart from the 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 from torch import Tensor, nn
 
 
@@ -32,8 +34,20 @@ def _up(cin: int, cout: int, upsample: str) -> list[nn.Module]:
     raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
 
 
+def encoder_points(n_blocks: int, n_down: int = 2) -> tuple[str, ...]:
+    """The names of the encoder features :meth:`Generator.encode` gives, in forward order: ``input``
+    (the frame itself), ``down1``.. (each stride-2 convolution's output, before its norm) and
+    ``block1``.. (each residual block's output).
+
+    >>> encoder_points(3)
+    ('input', 'down1', 'down2', 'block1', 'block2', 'block3')
+    """
+    return ("input", *(f"down{k}" for k in range(1, n_down + 1)), *(f"block{k}" for k in range(1, n_blocks + 1)))
+
+
 class Generator(nn.Module):
-    """What every generator shares: its total stride and the ``architecture`` entry it is saved as."""
+    """What every generator shares: its total stride, the ``architecture`` entry it is saved as,
+    and :meth:`encode`, its encoder's features by name (CUT's PatchNCE reads them)."""
 
     name: str
     ngf: int
@@ -50,6 +64,35 @@ class Generator(nn.Module):
         """The translator file's ``architecture`` entry (what ``build_generator`` reads back)."""
         return {"name": self.name, "ngf": self.ngf, "n_blocks": self.n_blocks, "n_down": self.n_down,
                 "upsample": self.upsample}
+
+    def encoder_points(self) -> tuple[str, ...]:
+        """The feature names :meth:`encode` takes (see :func:`encoder_points`)."""
+        return encoder_points(self.n_blocks, self.n_down)
+
+    def encode(self, x: Tensor, points: Sequence[str]) -> list[Tensor]:
+        """The encoder's features at ``points`` (names of :meth:`encoder_points`), in that order,
+        computed by the generator's own layers and only as deep as the deepest point asked for.
+
+        >>> import torch
+        >>> [f.shape[1:] for f in ResnetGenerator(ngf=4, n_blocks=2).encode(torch.zeros(1, 3, 16, 16),
+        ...                                                                 ["input", "down2", "block1"])]
+        [torch.Size([3, 16, 16]), torch.Size([16, 4, 4]), torch.Size([16, 4, 4])]
+        """
+        unknown = [p for p in points if p not in self.encoder_points()]
+        if unknown:
+            raise ValueError(f"unknown encoder feature(s) {', '.join(unknown)}; this generator has "
+                             f"{', '.join(self.encoder_points())}")
+        wanted, found = set(points), {}
+        for name, feature in self._encoder(x):
+            if name in wanted:
+                found[name] = feature
+                if len(found) == len(wanted):
+                    break
+        return [found[p] for p in points]
+
+    def _encoder(self, x: Tensor) -> Iterator[tuple[str, Tensor]]:
+        """Yield ``(name, feature)`` for each of :meth:`encoder_points`, lazily, in forward order."""
+        raise NotImplementedError
 
 
 class ResnetGenerator(Generator):
@@ -85,6 +128,20 @@ class ResnetGenerator(Generator):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
+
+    def _encoder(self, x: Tensor) -> Iterator[tuple[str, Tensor]]:
+        yield "input", x
+        down = block = 0
+        for m in self.model:
+            x = m(x)
+            if isinstance(m, nn.Conv2d) and m.stride != (1, 1):
+                down += 1
+                yield f"down{down}", x
+            elif isinstance(m, ResnetBlock):
+                block += 1
+                yield f"block{block}", x
+                if block == self.n_blocks:
+                    return
 
 
 class UnetGenerator(Generator):
@@ -125,6 +182,17 @@ class UnetGenerator(Generator):
         for up in self.up:
             y = torch.cat([up(y), skips.pop()], 1)
         return self.head(y)
+
+    def _encoder(self, x: Tensor) -> Iterator[tuple[str, Tensor]]:
+        yield "input", x
+        x = self.stem(x)
+        for k, down in enumerate(self.down, 1):
+            x = down[0](x)  # the stride-2 convolution, then its norm and ReLU
+            yield f"down{k}", x
+            x = down[1:](x)
+        for k, block in enumerate(self.blocks, 1):
+            x = block(x)
+            yield f"block{k}", x
 
 
 GENERATORS: dict[str, type[Generator]] = {"resnet": ResnetGenerator, "unet": UnetGenerator}

@@ -15,8 +15,15 @@ named in TensorBoard under ``loss/``:
   same pose's sim render), optional ``semantic`` (cross-entropy of ``G(pair input)`` against the
   pair's ground-truth labels through a frozen sim reader) and ``G_adv`` / ``D_sim`` (LSGAN against
   the pairs' sim renders). Only ``G`` (and ``D_sim``) are built;
+- contrastive (cut, fastcut, after CUT: Park et al. ECCV 2020): ``G_adv`` / ``D_sim`` (LSGAN, ``G``
+  against the sim frames), ``NCE`` (PatchNCE between a real frame and ``G`` of it, through ``G``'s
+  own encoder and the MLP heads ``patch_heads``) and, for cut, ``NCE_identity`` (the same between a
+  sim frame and ``G(sim)``). Only ``G``, ``D_sim`` and the heads are built: no ``F``, no cycle;
 - ``paired`` also joins an unpaired method given ``pairs`` (fine-tuning, e.g. from an rcan
-  canonicalizer with ``init_from``), so the generator keeps the content while it adapts.
+  canonicalizer with ``init_from``), so the generator keeps the content while it adapts;
+- ``policy`` and ``policy_value`` join any unpaired method given ``policy_consistency`` (after
+  RL-CycleGAN): a frozen sim policy's KL and value difference between a sim frame and its round
+  trip ``G(F(sim))``, or ``G(sim)`` for the one-sided methods.
 """
 
 from __future__ import annotations
@@ -58,6 +65,8 @@ from goggles_gym.translators.losses import (
     shift_loss,
 )
 from goggles_gym.translators.networks import PatchDiscriminator, SegNet, init_weights, make_generator
+from goggles_gym.translators.patchnce import PatchHeads, patch_nce
+from goggles_gym.translators.policy_consistency import PolicyConsistency, load_policy_consistency
 from goggles_gym.translators.segmentation import (
     load_segnet,
     photometric_jitter,
@@ -71,7 +80,8 @@ TRANSLATOR = "translator.pt"
 SEGNET = "segnet.pt"
 SEGNET_ADAPTED = "segnet_adapted.pt"
 SEGNET_SIM = "segnet_sim.pt"
-NETS = ("G", "F", "D_sim", "D_real")  # in the order they are built (and initialised from the seed)
+#: In the order they are built (and initialised from the seed); ``patch_heads``: PatchNCE's MLP heads.
+NETS = ("G", "F", "D_sim", "D_real", "patch_heads")
 
 
 class ImagePool:
@@ -116,7 +126,9 @@ class TranslatorResult:
 class Forward:
     """One update's batches and the generator passes its loss families share, each computed once:
     ``fake_sim = G(real)``, ``rec_real = F(fake_sim)``, ``fake_real = F(sim)``, ``rec_sim = G(fake_real)``
-    (when ``F`` is built) and ``pair_out = G(pair_input)`` (with a paired batch)."""
+    (when ``F`` is built) and ``pair_out = G(pair_input)`` (with a paired batch). With flip
+    equivariance (``flipped``) ``fake_sim`` is ``G`` of the mirrored real batch. ``same_sim = G(sim)``
+    is computed by the first family that needs it (:meth:`TranslatorTrainer.same_sim`)."""
 
     real: Tensor | None = None
     sim: Tensor | None = None
@@ -129,6 +141,8 @@ class Forward:
     fake_real: Tensor | None = None
     rec_sim: Tensor | None = None
     pair_out: Tensor | None = None
+    flipped: bool = False
+    same_sim: Tensor | None = None
 
 
 Terms = dict[str, Tensor]
@@ -184,6 +198,35 @@ def _shift(t: TranslatorTrainer, fw: Forward) -> Terms:
         + shift_loss(t.F, fw.sim, sample_shift(t.F.stride, t.shift_rng), translated=fw.fake_real))}
 
 
+def _g_sim_adversarial(t: TranslatorTrainer, fw: Forward) -> Terms:
+    return {"G_adv": lsgan_loss(t.D_sim(fw.fake_sim), True)}
+
+
+def _d_sim_adversarial(t: TranslatorTrainer, fw: Forward) -> Terms:
+    old = t.pool_sim.query(fw.fake_sim)
+    return {"D_sim": 0.5 * (lsgan_loss(t.D_sim(fw.sim), True) + lsgan_loss(t.D_sim(old), False))}
+
+
+def _nce_weight(c: TranslatorTrainConfig) -> float:
+    """CUT averages its two NCE terms (the reference's ``(loss_NCE + loss_NCE_Y) * 0.5``)."""
+    return c.lambda_nce * (0.5 if c.nce_identity else 1.0)
+
+
+def _nce(t: TranslatorTrainer, fw: Forward) -> Terms:
+    return {"NCE": _nce_weight(t.config) * t.patch_nce(fw.real, fw.fake_sim, flipped=fw.flipped)}
+
+
+def _nce_identity(t: TranslatorTrainer, fw: Forward) -> Terms:
+    return {"NCE_identity": _nce_weight(t.config) * t.patch_nce(fw.sim, t.same_sim(fw))}
+
+
+def _policy(t: TranslatorTrainer, fw: Forward) -> Terms:
+    translated = fw.rec_sim if t.F is not None else t.same_sim(fw)  # translations of known right action
+    kl, value = t.policy(fw.sim, translated)
+    w = t.config.lambda_policy
+    return {"policy": w * kl, "policy_value": w * value}
+
+
 def _paired(t: TranslatorTrainer, fw: Forward) -> Terms:
     return {"paired": t.config.lambda_paired * paired_loss(fw.pair_out, fw.pair_target)}
 
@@ -215,13 +258,19 @@ LOSS_FAMILIES: dict[str, LossFamily] = {
     "paired_semantic": LossFamily((), "pairs", lambda c: c.rcan_semantic, _paired_semantic),
     "paired_adversarial": LossFamily(("D_sim",), "pairs", lambda c: c.rcan_adversarial, _g_paired_adversarial,
                                      _d_paired_adversarial),
+    "adversarial_sim": LossFamily(("D_sim",), "unpaired", lambda c: True, _g_sim_adversarial, _d_sim_adversarial),
+    "nce": LossFamily(("patch_heads",), "unpaired", lambda c: True, _nce),
+    "nce_identity": LossFamily(("patch_heads",), "unpaired", lambda c: c.nce_identity, _nce_identity),
+    "policy": LossFamily((), "unpaired", lambda c: bool(c.policy_consistency), _policy),
 }
 
 #: Each method's loss families, in the order their terms are summed; :func:`loss_families` keeps the enabled ones.
 METHOD_LOSSES: dict[str, tuple[str, ...]] = {
-    "cyclegan": ("adversarial", "cycle", "identity", "semantic", "shift", "paired"),
-    "vr-goggles": ("adversarial", "cycle", "identity", "semantic", "shift", "paired"),
+    "cyclegan": ("adversarial", "cycle", "identity", "semantic", "shift", "paired", "policy"),
+    "vr-goggles": ("adversarial", "cycle", "identity", "semantic", "shift", "paired", "policy"),
     "rcan": ("paired", "paired_semantic", "paired_adversarial"),
+    "cut": ("adversarial_sim", "nce", "nce_identity", "paired", "policy"),
+    "fastcut": ("adversarial_sim", "nce", "nce_identity", "paired", "policy"),
 }
 
 
@@ -232,6 +281,8 @@ def loss_families(config: TranslatorTrainConfig) -> tuple[str, ...]:
     ('paired', 'paired_adversarial')
     >>> loss_families(TranslatorTrainConfig(method="cyclegan", pairs="frames/pairs"))
     ('adversarial', 'cycle', 'paired')
+    >>> loss_families(TranslatorTrainConfig(method="cut")), loss_families(TranslatorTrainConfig(method="fastcut"))
+    (('adversarial_sim', 'nce', 'nce_identity'), ('adversarial_sim', 'nce'))
     """
     return tuple(n for n in METHOD_LOSSES[config.method] if LOSS_FAMILIES[n].enabled(config))
 
@@ -265,12 +316,15 @@ def check_init_from(path: str | Path, config: TranslatorTrainConfig) -> dict[str
 class TranslatorTrainer:
     """Holds the networks its loss families need, optimisers, schedulers and pools; one :meth:`step` = one update.
 
-    Networks not needed are ``None`` (rcan builds ``G``, and ``D_sim`` with ``rcan_adversarial``).
+    Networks not needed are ``None`` (rcan builds ``G``, and ``D_sim`` with ``rcan_adversarial``; cut
+    and fastcut ``G``, ``D_sim`` and ``patch_heads``, which the generator optimiser trains with ``G``).
     ``config.init_from`` (unless resuming) loads ``G``'s weights from that translator file.
+    ``policy`` is the frozen policy of ``config.policy_consistency`` (loaded from it when not given).
     """
 
     def __init__(self, config: TranslatorTrainConfig, device: torch.device, seg: SegNet | None,
-                 class_weights: torch.Tensor | None = None, sim_reader: SegNet | None = None) -> None:
+                 class_weights: torch.Tensor | None = None, sim_reader: SegNet | None = None,
+                 policy: PolicyConsistency | None = None) -> None:
         c = self.config = config
         self.families = loss_families(c)
         needed = {"G"}.union(*(LOSS_FAMILIES[n].nets for n in self.families))
@@ -278,12 +332,17 @@ class TranslatorTrainer:
         self.class_weights = None if class_weights is None else class_weights.to(device)
         torch.manual_seed(c.seed)
         self.device = device
-        self.G = self.F = self.D_sim = self.D_real = None
+        self.G = self.F = self.D_sim = self.D_real = self.patch_heads = None
+        self.nce_layers = c.nce_layer_names
         for name in NETS:  # G: real -> sim (the goggles), F: sim -> real
             if name in needed:
-                net = build_config_generator(c) if name in ("G", "F") else \
-                    PatchDiscriminator(ndf=c.ndf, n_layers=c.d_layers)
-                setattr(self, name, init_weights(net).to(device))
+                if name == "patch_heads":  # sized by G's features; initialised as the reference's
+                    net = PatchHeads.for_generator(self.G, self.nce_layers)
+                elif name in ("G", "F"):
+                    net = init_weights(build_config_generator(c))
+                else:
+                    net = init_weights(PatchDiscriminator(ndf=c.ndf, n_layers=c.d_layers))
+                setattr(self, name, net.to(device))
         self.nets = tuple(n for n in NETS if n in needed)
         if c.init_from and not c.resume:
             self.G.load_state_dict(check_init_from(c.init_from, c)["state_dict"])
@@ -297,7 +356,8 @@ class TranslatorTrainer:
         betas = (c.beta1, 0.999)
         self.generators = [getattr(self, n) for n in ("G", "F") if n in needed]
         self.discriminators = [getattr(self, n) for n in ("D_sim", "D_real") if n in needed]
-        self.opt_G = torch.optim.Adam(itertools.chain(*(g.parameters() for g in self.generators)), lr=c.lr,
+        trained_with_g = [*self.generators, *([self.patch_heads] if self.patch_heads is not None else [])]
+        self.opt_G = torch.optim.Adam(itertools.chain(*(g.parameters() for g in trained_with_g)), lr=c.lr,
                                       betas=betas)
         self.opt_D = None
         if self.discriminators:
@@ -314,7 +374,24 @@ class TranslatorTrainer:
         self.shift_rng = torch.Generator().manual_seed(c.seed)
         self.jitter_rng = torch.Generator().manual_seed(c.seed + 1)
         self.data_rng = np.random.default_rng([c.seed, 0])  # batches; in the checkpoint, so a resume draws on
+        self.nce_rng = torch.Generator().manual_seed(c.seed + 2)  # PatchNCE's patch locations
+        self.policy = policy
+        if self.policy is None and "policy" in self.families:
+            self.policy = load_policy_consistency(c.policy_consistency, device)
         self.iteration = 0
+
+    def same_sim(self, fw: Forward) -> Tensor:
+        """``G(sim)``, computed once per update by the first family that asks."""
+        if fw.same_sim is None:
+            fw.same_sim = self.G(fw.sim)
+        return fw.same_sim
+
+    def patch_nce(self, source: Tensor, output: Tensor, flipped: bool = False) -> Tensor:
+        """PatchNCE (unweighted) between ``source`` and ``G``'s ``output`` for it, with the config's
+        layers, patches and temperature and the trainer's seeded patch locations."""
+        c = self.config
+        return patch_nce(self.G, self.patch_heads, self.nce_layers, source, output, n_patches=c.nce_patches,
+                         temperature=c.nce_temperature, rng=self.nce_rng, flipped=flipped)
 
     def _forward(self, real: Tensor | None, sim: Tensor | None, sim_labels: Tensor | None,
                  pairs: Sequence[Tensor | None] | None) -> Forward:
@@ -325,10 +402,12 @@ class TranslatorTrainer:
                              "(input, labels, target)")
         fw = Forward(real, sim, sim_labels)
         if "unpaired" in self.inputs:
-            fw.fake_sim = self.G(real)
-            fw.rec_real = self.F(fw.fake_sim)
-            fw.fake_real = self.F(sim)
-            fw.rec_sim = self.G(fw.fake_real)
+            fw.flipped = bool(self.config.nce_flip) and self.py_rng.random() < 0.5
+            fw.fake_sim = self.G(real.flip(3) if fw.flipped else real)
+            if self.F is not None:
+                fw.rec_real = self.F(fw.fake_sim)
+                fw.fake_real = self.F(sim)
+                fw.rec_sim = self.G(fw.fake_real)
         if "pairs" in self.inputs:
             fw.pair_input, fw.pair_labels, fw.pair_target = pairs
             fw.pair_out = self.G(fw.pair_input)
@@ -398,6 +477,7 @@ class TranslatorTrainer:
             "sched": [s.state_dict() for s in self.sched], "py_rng": self.py_rng.getstate(),
             "shift_rng": self.shift_rng.get_state(), "jitter_rng": self.jitter_rng.get_state(),
             "torch_rng": torch.get_rng_state(), "data_rng": self.data_rng.bit_generator.state,
+            "nce_rng": self.nce_rng.get_state(),
             "pools": [[img.cpu() for img in p.images] for p in (self.pool_sim, self.pool_real)],
             "seg": None if self.opt_seg is None else self.seg.state_dict(),
             "opt_seg": None if self.opt_seg is None else self.opt_seg.state_dict(),
@@ -421,6 +501,8 @@ class TranslatorTrainer:
         self.shift_rng.set_state(state["shift_rng"].cpu())  # RNG states are CPU tensors, whatever the device
         if "jitter_rng" in state:
             self.jitter_rng.set_state(state["jitter_rng"].cpu())
+        if "nce_rng" in state:
+            self.nce_rng.set_state(state["nce_rng"].cpu())
         torch.set_rng_state(state["torch_rng"].cpu())
         self.iteration = int(state["iteration"])
         if "data_rng" in state:
@@ -445,8 +527,9 @@ def _merge(groups: Any) -> Terms:
     return out
 
 
-def _grid(real: torch.Tensor, trans: torch.Tensor, cyc: torch.Tensor, n: int = 4) -> torch.Tensor:
-    rows = [torch.cat([real[k], trans[k], cyc[k]], dim=2) for k in range(min(n, len(real)))]
+def _grid(*columns: torch.Tensor, n: int = 4) -> torch.Tensor:
+    """Up to ``n`` rows of frames side by side, one column per batch (e.g. real | translated | cycled)."""
+    rows = [torch.cat([col[k] for col in columns], dim=2) for k in range(min(n, len(columns[0])))]
     return (torch.cat(rows, dim=1) + 1.0) / 2.0
 
 
@@ -539,7 +622,7 @@ def _check_init_from(c: TranslatorTrainConfig, size: tuple[int, int], real_look:
 
 
 #: The options that decide the networks' shapes (a checkpoint only resumes with the same ones).
-ARCHITECTURE_OPTIONS = ("generator", "upsample", "ngf", "n_blocks", "ndf", "d_layers")
+ARCHITECTURE_OPTIONS = ("generator", "upsample", "ngf", "n_blocks", "ndf", "d_layers", "nce_layers")
 
 
 def _architecture_mismatch(run: Path, c: TranslatorTrainConfig, exc: RuntimeError) -> str:
@@ -605,6 +688,7 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
             raise ValueError(f"--batch-size {c.batch_size}: larger than the {len(frames)} frames of {flag(name)} "
                              f"{getattr(c, name)}; use --batch-size {len(frames)} or less, or collect more frames")
     init = _check_init_from(c, size, real_manifest.get("look")) if c.init_from and not c.resume else None
+    policy = load_policy_consistency(c.policy_consistency, device, size) if c.policy_consistency else None
     if c.resume and not (run / CHECKPOINT).is_file():
         raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {run}; run without --resume first")
     run.mkdir(parents=True, exist_ok=True)
@@ -620,7 +704,7 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     weights = None
     if (c.semantic or c.rcan_semantic) and c.class_balance:
         weights = median_frequency_weights(torch.from_numpy((pairs if rcan else sim).labels), len(CLASSES))
-    trainer = TranslatorTrainer(c, device, seg, weights, sim_reader)
+    trainer = TranslatorTrainer(c, device, seg, weights, sim_reader, policy)
     if c.resume:
         try:
             state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)  # load_state moves to device
@@ -646,7 +730,8 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     meta = {"real": c.real, "sim": c.sim, "real_look": real_manifest.get("look"),
             "sim_look": None if sim is None else sim.manifest.get("look"), "variant": c.variant,
             "losses": list(trainer.families), "pairs": c.pairs,
-            "pairs_look": None if pairs is None else pairs.manifest.get("look"), "init_from": c.init_from}
+            "pairs_look": None if pairs is None else pairs.manifest.get("look"), "init_from": c.init_from,
+            "policy_look": None if policy is None else policy.look}
     if init is not None:
         meta["init_from_method"] = init.get("method")
     elif c.init_from and (run / "config.json").is_file():  # a resumed run keeps what it recorded at the start
@@ -687,7 +772,10 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
                 bar.set_postfix(G=f"{losses['G_total']:.2f}", D=f"{d_total:.2f}")
             if it % c.image_every == 0 or it == c.iterations:
                 with torch.no_grad():
-                    if unpaired:
+                    if unpaired and trainer.F is None:  # one-sided: real | G(real), sim | G(sim)
+                        writer.add_image("real_to_sim", _grid(x_real, trainer.G(x_real)), it)
+                        writer.add_image("sim_to_sim", _grid(x_sim, trainer.G(x_sim)), it)
+                    elif unpaired:
                         fake = trainer.G(x_real)
                         writer.add_image("real_to_sim", _grid(x_real, fake, trainer.F(fake)), it)
                         fake_r = trainer.F(x_sim)
