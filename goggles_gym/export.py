@@ -32,7 +32,7 @@ TOLERANCE = 2
 class ExportConfig:
     """Options of ``goggles-gym export``."""
 
-    translator: str = arg("", "translator file (translator.pt) to export")
+    translator: str = arg("", "translator file (translator.pt) to export", required=True)
     format: str = arg("onnx", "export format", choices=FORMATS)
     out: str = arg("", "output file (empty: translator.onnx beside the translator file; "
                        "translator.sim2real.onnx for --direction sim2real)")

@@ -32,9 +32,11 @@ LOOK_OF_OUTPUT = {"real2sim": "sim", "sim2real": "real"}
 class TranslateConfig:
     """Options of ``goggles-gym translate``."""
 
-    translator: str = arg("", "translator file (translator.pt)")
-    input: str = arg("", "frame collection or image folder, video file, or camera index / stream URL")
-    out: str = arg("", "output: a path ending in .mp4 is an H.264 video, anything else a new frame collection")
+    translator: str = arg("", "translator file (translator.pt)", required=True)
+    input: str = arg("", "frame collection or image folder, video file, or camera index / stream URL",
+                     required=True)
+    out: str = arg("", "output: a path ending in .mp4 is an H.264 video, anything else a new frame collection",
+                   required=True)
     direction: str = arg("real2sim", "which generator to run (sim2real: the one CycleGAN-style methods also learn)",
                          choices=("real2sim", "sim2real"))
     backend: str = arg("auto", "inference backend", choices=("auto", "torch", "compile", "onnx"))
@@ -64,16 +66,16 @@ def _is_camera(source: str) -> bool:
 def open_input(source: str, count: int = 0) -> tuple[Iterator[np.ndarray], int | None, float | None]:
     """The RGB frames of ``source`` (a collection / image folder, a video, a camera or stream), how
     many there will be (None if unknown) and the video's frame rate (None if not a video)."""
-    from goggles_gym.frames.collection import MANIFEST, _image_files, _read_image
+    from goggles_gym.frames.collection import MANIFEST, image_files, read_image
 
     path = Path(source)
     if not _is_camera(source) and not path.exists():
         raise FileNotFoundError(f"input not found: {source} (give a frame collection or image folder, "
                                 "a video file, or a camera index / stream URL)")
     if path.is_dir():
-        files = _image_files(path / "rgb" if (path / MANIFEST).is_file() else path)
+        files = image_files(path / "rgb" if (path / MANIFEST).is_file() else path)
         files = files[:count] if count else files
-        return (_read_image(f, cv2.IMREAD_COLOR)[..., ::-1] for f in files), len(files), None
+        return (read_image(f) for f in files), len(files), None
     if source.isdigit() and not count:
         raise ValueError(f"--input {source} is a camera: give --count N to stop after N frames")
     from goggles_gym.frames.sources import open_capture

@@ -97,6 +97,25 @@ def test_pipeline_help_shows_the_presets_values(capsys):
     assert "[default: 300000 (preset dqn)]" in " ".join(capsys.readouterr().out.split())
 
 
+def test_help_marks_required_options_and_empty_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["translate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "[default: ]" not in out
+    for words in ("translator file (translator.pt) (required)", "stream URL (required)",
+                  "a new frame collection (required)", "frames translated at once [default: 64]"):
+        assert words in out, words
+    with pytest.raises(SystemExit):
+        cli.main(["train", "translator", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "[default: ]" not in out and "] [default:" not in out  # no empty default, no second default
+    assert "[default: on for vr-goggles]" in out and "instead of training one on the sim labels [default: none]" in out
+    with pytest.raises(SystemExit):
+        cli.main(["export", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # the help says what an empty --out means: no tag
+    assert "--direction sim2real)" in out and "sim2real) [default" not in out and "[default: ]" not in out
+
+
 @pytest.mark.parametrize("argv, words", [
     (["--timesteps", "0"], "--timesteps 0: must be at least 1"),
     (["--timesteps", "-5"], "--timesteps -5: must be at least 1"),

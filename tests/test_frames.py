@@ -13,6 +13,7 @@ from goggles_gym.frames import (
     read_collection,
     sources,
 )
+from goggles_gym.frames.collection import image_files, read_image
 from goggles_gym.frames.sources import collect_from_capture, collect_from_env, collect_pairs, episode_seeds
 
 
@@ -48,6 +49,18 @@ def test_plain_image_folder_and_cyclegan_layout(sim_and_real, tmp_path):
     assert np.array_equal(plain.rgb, read_collection(sim).rgb)
     imported = read_collection(import_image_folder(out / "trainA", tmp_path / "imp", (8, 8)))
     assert imported.rgb.shape == (30, 8, 8, 3)
+
+
+def test_public_image_helpers_read_rgb_and_label_maps(sim_and_real):
+    sim = read_collection(sim_and_real[0])
+    files = image_files(sim_and_real[0] / "rgb")
+    assert [f.name for f in files[:2]] == ["000000.png", "000001.png"] and len(files) == 30
+    frame = read_image(files[3])
+    assert frame.shape == (16, 16, 3) and frame.dtype == np.uint8 and np.array_equal(frame, sim.rgb[3])  # RGB
+    label_map = read_image(image_files(str(sim_and_real[0] / "labels"))[3], labels=True)
+    assert np.array_equal(label_map, sim.labels[3])
+    with pytest.raises(FrameCollectionError, match="not found"):
+        image_files(sim_and_real[0] / "nosuchfolder")
 
 
 def test_empty_folder_fails(tmp_path):

@@ -224,13 +224,15 @@ def test_presets_and_bad_names():
 def test_force_follows_the_declared_reads():
     from goggles_gym.pipeline.stages import STAGES, to_redo
 
-    assert to_redo(STAGES, ["policy"]) == {"policy", "validate", "evaluate"}
-    assert to_redo(STAGES, ["frames"]) == {"frames", "segnet", "canonicalizer", "translators", "validate", "evaluate"}
+    assert to_redo(STAGES, ["policy"]) == {"policy", "policy_translators", "validate", "evaluate"}
+    assert to_redo(STAGES, ["frames"]) == {"frames", "segnet", "canonicalizer", "translators", "policy_translators",
+                                           "validate", "evaluate"}
     assert to_redo(STAGES, ["evaluate"]) == {"evaluate"}
     assert to_redo(STAGES, ["all"]) == STAGES_SET
 
 
-STAGES_SET = {"policy", "dr_policy", "frames", "segnet", "canonicalizer", "translators", "validate", "evaluate"}
+STAGES_SET = {"policy", "dr_policy", "frames", "segnet", "canonicalizer", "translators", "policy_translators",
+              "validate", "evaluate"}
 
 
 def test_paper_preset_sets_the_shift_weight_of_every_translator(tmp_path):
@@ -242,3 +244,20 @@ def test_paper_preset_sets_the_shift_weight_of_every_translator(tmp_path):
         "cyclegan": 15.0, "vr-goggles": 15.0, "cyclegan+semantic": 15.0, "cyclegan+shift": 15.0}
     assert tcs["cyclegan+shift"].shift and not tcs["cyclegan"].shift
     assert "lambda_shift" not in load_pipeline_preset("quick").get("translator", {})  # quick keeps the default
+
+
+def test_peers_rows_train_cut_fastcut_and_vr_goggles_held_to_the_policy(tmp_path):
+    config, plan = PipelineConfig(**{**load_pipeline_preset("peers"), "out": str(tmp_path)}), SeedPlan(0)
+    tcs = {n: stage_configs.translator_config(config, plan, tmp_path, n, 0) for n in stage_configs.variants(config)}
+    assert list(tcs) == ["cyclegan", "vr-goggles", "cut", "fastcut", "vr-goggles+policy"]
+    assert [tcs[n].method for n in ("cut", "fastcut")] == ["cut", "fastcut"]
+    assert tcs["vr-goggles+policy"].policy_consistency == str(tmp_path / "policy")
+    assert not any(tcs[n].policy_consistency for n in tcs if n != "vr-goggles+policy")
+    assert len({tc.seed for tc in tcs.values()}) == 1  # paired repeats: one translator seed for every method
+    from goggles_gym.pipeline.stages import Context, PolicyTranslatorsStage, TranslatorsStage
+
+    ctx = Context(config, plan, tmp_path, None, print)
+    assert list(PolicyTranslatorsStage(ctx).jobs()) == ["vr-goggles+policy/seed0"]
+    assert "vr-goggles+policy/seed0" not in TranslatorsStage(ctx).jobs()
+    quick = PipelineConfig(**{**load_pipeline_preset("quick"), "out": str(tmp_path)})
+    assert not PolicyTranslatorsStage(Context(quick, plan, tmp_path, None, print)).enabled()

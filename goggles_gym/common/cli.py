@@ -42,9 +42,14 @@ def flag(name: str) -> str:
 
 
 def arg(default: Any = dataclasses.MISSING, help: str = "", *, factory: Callable[[], Any] | None = None,
-        choices: Sequence[str] | None = None, flag: bool = True) -> Any:
-    """A dataclass field carrying its command-line help (``flag=False`` keeps it off the CLI)."""
-    meta = {"help": help, "choices": choices, "flag": flag}
+        choices: Sequence[str] | None = None, flag: bool = True, required: bool = False) -> Any:
+    """A dataclass field carrying its command-line help (``flag=False`` keeps it off the CLI).
+
+    ``required=True`` marks an option that must be given (its default, usually ``""``, is only a
+    placeholder the config refuses): ``--help`` shows ``(required)`` instead of a default. The
+    check itself stays the config's, so a preset or a library caller can still supply the value.
+    """
+    meta = {"help": help, "choices": choices, "flag": flag, "required": required}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -63,16 +68,35 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, defaults: Map
         if not f.metadata.get("flag", True):
             continue
         hint = hints[f.name]
-        if f.name in defaults:
-            shown = f"{defaults[f.name]} (preset {preset})" if preset else defaults[f.name]
-        else:
-            shown = f.default if f.default is not dataclasses.MISSING else "(preset)"
-        helptext = f"{f.metadata.get('help', '')} [default: {shown}]".replace("%", "%%")
+        helptext = _with_default(f, defaults, preset).replace("%", "%%")
         if hint is bool or bool in typing.get_args(hint):
             parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, default=None, help=helptext)
             continue
         parser.add_argument(flag(f.name), type=_scalar(hint), default=None, choices=f.metadata.get("choices"),
                             help=helptext)
+
+
+def _with_default(f: dataclasses.Field, defaults: Mapping[str, Any], preset: str | None) -> str:
+    """A field's help with the value that will be used: ``[default: 32 (preset quick)]``; ``(required)``
+    for an option that must be given; ``[default: none]`` for an empty (``""`` / None: off) default.
+    A help text that already says its default (``[default: on for vr-goggles]``) or what its empty
+    value means (``empty: ...``) gets no second one."""
+    text = f.metadata.get("help", "")
+    if f.metadata.get("required") and not defaults.get(f.name):
+        return f"{text} (required)".strip()
+    if f.name in defaults:
+        value = defaults[f.name]
+    elif f.default is not dataclasses.MISSING:
+        value = f.default
+    else:
+        return f"{text} [default: (preset)]".strip()
+    empty = value is None or value == ""
+    if f.name not in defaults and empty and ("[default:" in text or "empty:" in text):
+        return text
+    shown = "none" if empty else value
+    if f.name in defaults and preset:
+        shown = f"{shown} (preset {preset})"
+    return f"{text} [default: {shown}]".strip()
 
 
 def whole_number(text: str) -> int:

@@ -32,7 +32,7 @@ DR_TRAINED = 0.8  # a DR policy below this success in its own looks is reported 
 class EvaluateConfig:
     """Options of ``python -m goggles_gym.evaluate`` (also driven by the pipeline)."""
 
-    policy: str = arg("", "sim-trained policy: run folder or model zip")
+    policy: str = arg("", "sim-trained policy: run folder or model zip", required=True)
     out: str = arg("runs/eval", "output folder: results.json/csv, report.md, chart, strips, videos")
     look: str = arg("real", "target look the goggles face: built-in name or a look YAML")
     cyclegan: list[str] = arg(help="CycleGAN translator file(s), one per translator seed", factory=list, flag=False)

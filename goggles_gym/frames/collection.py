@@ -142,7 +142,11 @@ class CollectionWriter:
         return self.path
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The image files of a frame folder (e.g. a collection's ``rgb/``), sorted by name; hidden files
+    are skipped. Raises :class:`FrameCollectionError` if the folder is missing or empty, or holds
+    anything but image files."""
+    folder = Path(folder)
     if not folder.is_dir():
         raise FrameCollectionError(f"frame folder not found: {folder}")
     files = sorted(f for f in folder.iterdir() if not f.name.startswith("."))
@@ -161,6 +165,15 @@ def _read_image(path: Path, flags: int) -> np.ndarray:
     if img is None:
         raise FrameCollectionError(f"{path} is not a readable image (corrupt or truncated); delete or replace it")
     return img
+
+
+def read_image(path: str | os.PathLike, labels: bool = False) -> np.ndarray:
+    """One image file as a uint8 array: an ``(H, W, 3)`` RGB frame, or with ``labels=True`` an
+    ``(H, W)`` class map (read as single-channel). Raises :class:`FrameCollectionError` if the file
+    is not a readable image."""
+    if labels:
+        return _read_image(Path(path), cv2.IMREAD_GRAYSCALE)
+    return _read_image(Path(path), cv2.IMREAD_COLOR)[..., ::-1]
 
 
 def _read_stack(files: list[Path], labels: bool, size: tuple[int, int] | None, desc: str) -> np.ndarray:
@@ -197,7 +210,7 @@ def read_collection(path: str | os.PathLike) -> FrameCollection:
     path = Path(path)
     manifest_path = path / MANIFEST
     if not manifest_path.exists():
-        files = _image_files(path)
+        files = image_files(path)
         rgb = _read_stack(files, False, None, f"reading {path.name}")
         return FrameCollection(rgb, None, {"format": "image-folder", "source": str(path), "count": len(rgb),
                                            "size": list(rgb.shape[1:3])})
@@ -209,7 +222,7 @@ def read_collection(path: str | os.PathLike) -> FrameCollection:
         raise FrameCollectionError(f"{manifest_path}: unknown collection kind {kind!r} (this goggles-gym reads "
                                    f"{', '.join(KINDS)}): upgrade goggles-gym")
     size = tuple(manifest["size"])
-    files = _image_files(path / "rgb")
+    files = image_files(path / "rgb")
     if len(files) != manifest["count"]:
         raise FrameCollectionError(f"{path} holds {len(files)} frames but its manifest says {manifest['count']}; "
                                    "the collection is incomplete: collect it again")
@@ -217,7 +230,7 @@ def read_collection(path: str | os.PathLike) -> FrameCollection:
     labels = eval_labels = None
     if manifest.get("has_labels"):
         folder = path / ("labels" if manifest.get("labels_role", "train") == "train" else "eval_labels")
-        stack = _read_stack(_image_files(folder), True, size, f"reading {path.name} labels")
+        stack = _read_stack(image_files(folder), True, size, f"reading {path.name} labels")
         if len(stack) != len(rgb):
             raise FrameCollectionError(f"{folder} holds {len(stack)} label maps for {len(rgb)} frames")
         if manifest.get("labels_role", "train") == "train":
@@ -227,7 +240,7 @@ def read_collection(path: str | os.PathLike) -> FrameCollection:
     target = None
     if kind == "paired":
         folder = path / "target"
-        target = _read_stack(_image_files(folder), False, size, f"reading {path.name} targets")
+        target = _read_stack(image_files(folder), False, size, f"reading {path.name} targets")
         if len(target) != len(rgb):
             raise FrameCollectionError(f"{folder} holds {len(target)} target frames for {len(rgb)} frames; "
                                        "the paired collection is incomplete: collect it again")
@@ -237,10 +250,10 @@ def read_collection(path: str | os.PathLike) -> FrameCollection:
 def import_image_folder(src: str | os.PathLike, dest: str | os.PathLike, size: tuple[int, int],
                         look: str | None = None) -> Path:
     """Turn any folder of images (e.g. CycleGAN's ``trainA``) into a collection of ``size`` frames."""
-    files = _image_files(Path(src))
+    files = image_files(Path(src))
     writer = CollectionWriter(dest, source=f"folder:{src}", look=look, size=size, seed=None)
     for f in tqdm(files, desc="importing", leave=False):
-        writer.add(center_crop_resize(_read_image(f, cv2.IMREAD_COLOR)[..., ::-1], size))
+        writer.add(center_crop_resize(read_image(f), size))
     return writer.close()
 
 
@@ -248,7 +261,7 @@ def export_cyclegan_layout(real: str | os.PathLike, sim: str | os.PathLike, dest
     """Copy two collections into CycleGAN's layout: ``trainA`` = real frames, ``trainB`` = sim frames."""
     dest = Path(dest)
     for name, src in (("trainA", Path(real)), ("trainB", Path(sim))):
-        files = _image_files(src / "rgb" if (src / MANIFEST).exists() else src)
+        files = image_files(src / "rgb" if (src / MANIFEST).exists() else src)
         (dest / name).mkdir(parents=True, exist_ok=True)
         for f in files:
             shutil.copy2(f, dest / name / f.name)

@@ -18,7 +18,7 @@ from goggles_gym.pipeline.seeds import BLOCK, SeedPlan
 class PipelineConfig:
     """The study's sizes; a preset fills them, flags override single ones."""
 
-    out: str = arg("", "run folder (created; every artifact of the run goes here)")
+    out: str = arg("", "run folder (created; every artifact of the run goes here)", required=True)
     look: str = arg("real", "target look: built-in name or a look YAML (describe your own lab)")
     image_size: int = arg(64, "frame size of the policies and translators (square, a multiple of 4)")
     policy_timesteps: int = arg(120_000, "sim policy training steps (PPO)")
@@ -37,6 +37,8 @@ class PipelineConfig:
                                 "report gives every seed's success, the mean and its interval (1: each row is one "
                                 "draw)")
     ablations: bool = arg(True, "also train CycleGAN+semantic and CycleGAN+shift for the ablation rows")
+    peers: bool = arg(False, "also train the successors' rows: cut and fastcut (one-sided, PatchNCE) and "
+                      "vr-goggles+policy (held to the sim policy's decisions, after RL-CycleGAN)")
     canonicalizer_iterations: int = arg(0, "updates of the rcan canonicalizer (randomized -> sim, trained on the "
                                         "simulator's own pairs, no target frame) that the +pretrain rows start from; "
                                         "0: no canonicalizer, no rcan and +pretrain rows")
@@ -83,6 +85,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(image_size=64, policy_timesteps=100_000, dr_timesteps=60_000, policy_eval_freq=50_000,
                   frames=3000, seg_iterations=600, eval_seg_iterations=500, translator_iterations=600,
                   ablations=True, episodes=80, metric_frames=400, translator=dict(lambda_shift=15.0)),
+    # The successors beside the paper's methods (issue 18), with the paper preset's budgets: CycleGAN,
+    # VR-Goggles, CUT, FastCUT and VR-Goggles + policy consistency, without the ablations so that one
+    # translator seed stays near the hour on 2 CPU cores.
+    "peers": dict(image_size=64, policy_timesteps=100_000, dr_timesteps=0, policy_eval_freq=50_000,
+                  frames=3000, seg_iterations=600, eval_seg_iterations=500, translator_iterations=600,
+                  ablations=False, peers=True, episodes=80, metric_frames=400, translator=dict(lambda_shift=15.0)),
 }
 
 
@@ -109,7 +117,10 @@ def check_config(c: PipelineConfig) -> None:
     if not c.out:
         raise ValueError("--out is required: the run folder for every artifact")
     SeedPlan(c.seed)  # checks the seed's range
-    check_image_size(c.image_size)
+    try:
+        check_image_size(c.image_size)
+    except ValueError as exc:
+        raise ValueError(f"--image-size {c.image_size}: {exc}") from None
     target = get_look(c.look)  # a bad look file fails here, not after the policy has trained
     if isinstance(target, Look):  # the randomization (DR policy, judge frames) never holds a target texture
         get_look("randomized").check_excludes(target, *TARGET_LOOKS)

@@ -18,6 +18,10 @@ from goggles_gym.translators.config import TranslatorTrainConfig
 VARIANTS = {"cyclegan": dict(method="cyclegan"), "vr-goggles": dict(method="vr-goggles")}
 ABLATIONS = {"cyclegan+semantic": dict(method="cyclegan", semantic=True),
              "cyclegan+shift": dict(method="cyclegan", shift=True)}
+#: The successors' rows (``--peers``): one-sided contrastive translation (CUT, FastCUT, Park et al.
+#: 2020) and VR-Goggles held to the sim policy's decisions (after RL-CycleGAN, Rao et al. 2020).
+PEERS = {"cut": dict(method="cut"), "fastcut": dict(method="fastcut"), "vr-goggles+policy": dict(method="vr-goggles")}
+POLICY_ROWS = ("vr-goggles+policy",)  # trained with --policy-consistency on the run's own sim policy
 POLICY_FOLDERS = {"policy": ("policy", "sim"), "dr_policy": ("policy_dr", "randomized")}
 
 
@@ -39,8 +43,9 @@ RCAN = "rcan"  # the canonicalizer itself, zero-shot: the goggles row that uses 
 
 def variants(c: PipelineConfig) -> dict[str, dict[str, Any]]:
     """The translator methods this run trains, by name, with their loss switches (the +pretrain
-    ones start from the canonicalizer and keep its paired loss)."""
-    return {**VARIANTS, **(ABLATIONS if c.ablations else {}),
+    ones start from the canonicalizer and keep its paired loss; the +policy ones are held to the
+    run's sim policy)."""
+    return {**VARIANTS, **(ABLATIONS if c.ablations else {}), **(PEERS if c.peers else {}),
             **(PRETRAINED if c.canonicalizer_iterations > 0 else {})}
 
 
@@ -104,6 +109,8 @@ def translator_config(c: PipelineConfig, plan: SeedPlan, run: Path, variant: str
                 judge_frames=str(frames / "judge") if c.judge_look != "sim" else "")
     if variant in PRETRAINED:
         base.update(init_from=str(canonicalizer_file(c, run)), pairs=str(frames / "pairs"))
+    if variant in POLICY_ROWS:  # held to the run's own sim policy (the policy_translators stage)
+        base["policy_consistency"] = str(run / POLICY_FOLDERS["policy"][0])
     config = TranslatorTrainConfig(**{**base, **c.translator, **variants(c).get(variant, VARIANTS["vr-goggles"])})
     if config.sim_reader and not config.sim_reader_segnet:
         config.sim_reader_segnet = str(segnets / "sim_reader.pt")

@@ -195,11 +195,13 @@ class TranslatorsStage(Stage):
 
     name = "translators"
     reads = ("frames", "segnet", "canonicalizer")
+    held_to_policy = False  # the +policy rows read the sim policy too: a stage of their own
 
     def jobs(self) -> dict[str, TranslatorTrainConfig]:
         c = self.ctx.config
         return {f"{v}/seed{k}": configs.translator_config(c, self.ctx.plan, self.ctx.run, v, k)
-                for v in configs.variants(c) for k in range(c.translator_seeds)}
+                for v in configs.variants(c) if (v in configs.POLICY_ROWS) == self.held_to_policy
+                for k in range(c.translator_seeds)}
 
     def outputs(self) -> list[Path]:
         return [Path(tc.out) / "translator.pt" for tc in self.jobs().values()]
@@ -220,6 +222,18 @@ class TranslatorsStage(Stage):
             self.ctx.state.translator_trained(name, result.wall_time_s, result.iterations)
 
 
+class PolicyTranslatorsStage(TranslatorsStage):
+    """The translators held to the sim policy's decisions (``+policy`` rows): they read the policy,
+    so redoing the policy redoes them, and only them."""
+
+    name = "policy_translators"
+    reads = ("policy", "frames", "segnet", "canonicalizer")
+    held_to_policy = True
+
+    def enabled(self) -> bool:
+        return bool(self.jobs())
+
+
 def _translator_final(path: Path) -> bool:
     from goggles_gym.translators.io import TranslatorFileError, read_translator_file
 
@@ -233,7 +247,7 @@ class EvaluateStage(Stage):
     """Every condition on the seed plan's evaluation episodes, and the report."""
 
     name = "evaluate"
-    reads = ("policy", "dr_policy", "segnet", "canonicalizer", "translators")
+    reads = ("policy", "dr_policy", "segnet", "canonicalizer", "translators", "policy_translators")
     split = "evaluation"
 
     def config(self) -> EvaluateConfig:
@@ -263,7 +277,7 @@ class ValidateStage(EvaluateStage):
 
 
 STAGES: tuple[type[Stage], ...] = (PolicyStage, DRPolicyStage, FramesStage, SegnetStage, CanonicalizerStage,
-                                   TranslatorsStage, ValidateStage, EvaluateStage)
+                                   TranslatorsStage, PolicyTranslatorsStage, ValidateStage, EvaluateStage)
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
 
@@ -272,9 +286,9 @@ def to_redo(stages: Sequence[type[Stage]], force: Sequence[str]) -> set[str]:
     reads what a redone stage writes (``all``: every stage). ``stages`` are in running order.
 
     >>> sorted(to_redo(STAGES, ["segnet"]))
-    ['evaluate', 'segnet', 'translators', 'validate']
-    >>> sorted(to_redo(STAGES, ["canonicalizer"]))
-    ['canonicalizer', 'evaluate', 'translators', 'validate']
+    ['evaluate', 'policy_translators', 'segnet', 'translators', 'validate']
+    >>> sorted(to_redo(STAGES, ["policy"]))
+    ['evaluate', 'policy', 'policy_translators', 'validate']
     """
     names = [s.name for s in stages]
     for name in force:

@@ -81,6 +81,9 @@ def read_translator_file(path: str | os.PathLike) -> dict[str, Any]:
         raise TranslatorFileError(f"{path} is a policy (a Stable-Baselines3 model zip), not a translator file: pass "
                                   "the translator.pt of a translator run (goggles-gym train translator --out DIR "
                                   "writes DIR/translator.pt)")
+    if zipfile.is_zipfile(path) and not _is_torch_archive(path):
+        raise TranslatorFileError(f"{path} is a zip archive but not a translator file (no saved torch data in it): "
+                                  "pass the translator.pt of a translator run")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as exc:
@@ -105,6 +108,15 @@ def _is_policy_zip(path: Path) -> bool:
     except (OSError, zipfile.BadZipFile):
         return False
     return "data" in names and "policy.pth" in names
+
+
+def _is_torch_archive(path: Path) -> bool:
+    """A file ``torch.save`` wrote (a zip whose entries sit under one folder with a ``data.pkl``)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(n.endswith("/data.pkl") for n in zf.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _folder_hint(path: Path) -> str:
