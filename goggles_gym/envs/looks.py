@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 import yaml
 
-from goggles_gym.common.files import atomic_write_text
+from goggles_gym.common.files import atomic_write_text, cache_dir
 from goggles_gym.envs.textures import BUILTIN_TEXTURES, random_texture_files, texture_file
 
 BUILTIN_PREFIX = "builtin:"
@@ -343,6 +343,9 @@ RANDOMIZED_RANGES: Mapping[str, tuple[Any, Any]] = types.MappingProxyType({
 TARGET_LOOKS = ("real", "photo")
 
 
+_POOLS: dict[tuple, tuple[Path, ...]] = {}  # RandomizedLooks.pool's files, by pool and cache folder
+
+
 @dataclass(frozen=True)
 class RandomizedLooks:
     """Domain randomization: draws a new random :class:`Look` from an RNG (one per reset).
@@ -359,8 +362,17 @@ class RandomizedLooks:
     extra_textures: tuple[str, ...] = ()  # more pool textures: image paths or builtin:NAME
 
     def pool(self) -> list[Path]:
-        """The texture files the sampler draws from: ``pool_size`` generated ones, then ``extra_textures``."""
-        return [*random_texture_files(self.pool_size, self.pool_seed), *map(texture_path, self.extra_textures)]
+        """The texture files the sampler draws from: ``pool_size`` generated ones, then ``extra_textures``.
+
+        Remembered per pool and cache folder while its files exist (finding them again cost more than
+        the rest of a randomized reset).
+        """
+        key = (self.pool_size, self.pool_seed, self.extra_textures, str(cache_dir()))
+        paths = _POOLS.get(key)
+        if paths is None or not all(map(os.path.exists, paths)):
+            paths = (*random_texture_files(self.pool_size, self.pool_seed), *map(texture_path, self.extra_textures))
+            _POOLS[key] = paths
+        return list(paths)
 
     def check_excludes(self, *targets: LookSpec) -> None:
         """Raise :class:`LookError` naming any texture of a target look (default :data:`TARGET_LOOKS`) in the pool.

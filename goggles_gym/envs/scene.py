@@ -3,6 +3,13 @@
 Bodies are created once per scene; a reset only moves them (``resetBasePositionAndOrientation``)
 and a new look only swaps colours and textures (``changeVisualShape``, textures loaded once per
 file), so thousands of resets do not grow memory. The seed's RNG alone decides the layout.
+
+A render is a pure function of the pose, the size, the look and the scene's layout and materials,
+so :meth:`Scene.render` keeps the frames of the current layout and look (up to
+:data:`FRAME_CACHE_BYTES`) and answers a pose it has drawn before (a blocked move, a turn undone)
+without drawing it again: the same pixels and labels, bit for bit. Moving or re-colouring a body
+through this class forgets them; change the PyBullet bodies behind its back and call
+:meth:`Scene.forget_frames`.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+import cv2
 import numpy as np
 
 from goggles_gym.envs.looks import Look, Material, check_mesh_file, check_texture_file, texture_path
@@ -51,6 +59,8 @@ BACKGROUND, FLOOR, WALL, CHAIR, OBSTACLE = range(len(CLASSES))
 WALL_HEIGHT = 1.5
 WALL_THICKNESS = 0.1
 TILE = 1.0  # floor tiles and wall panels are this wide, so textures repeat instead of stretching
+#: Bytes of rendered frames (RGB and labels) a scene keeps for poses seen again; see :meth:`Scene.render`.
+FRAME_CACHE_BYTES = 16 << 20
 
 # The procedural chair: (half extents, centre) of seat, back and four legs, in metres, back at +y.
 _CHAIR_PARTS = (
@@ -153,6 +163,13 @@ class Scene:
         self._textures: dict[str, int] = {}
         self._applied: dict[int, tuple] = {}
         self._projections: dict[tuple[int, int], tuple] = {}
+        #: Bytes of frames :meth:`render` may keep (0: draw every frame).
+        self.frame_cache_bytes = FRAME_CACHE_BYTES
+        self._frames: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._frames_bytes = 0
+        self._frames_look: Look | None = None
+        self._look_args: dict = {}
+        self._background: dict[tuple, np.ndarray] = {}
         c = self.client
         half = config.room_size / 2
 
@@ -228,6 +245,7 @@ class Scene:
                                        physicsClientId=self.client)
         self.chair_mesh = mesh
         self._update_labels()
+        self.forget_frames()
 
     def _update_labels(self) -> None:
         """Lookup table from PyBullet body id (+1, so background -1 maps to 0) to semantic class."""
@@ -237,6 +255,7 @@ class Scene:
         for body, cls in ids.items():
             lut[body + 1] = cls
         self._lut = lut
+        self._seg_lut = np.roll(lut, -1)  # indexed by the body id itself: -1 (background) is its last entry
 
     # --- per episode --------------------------------------------------------------------------
     def sample_layout(self, rng: np.random.Generator) -> Layout:
@@ -272,6 +291,7 @@ class Scene:
 
     def apply_layout(self, layout: Layout) -> None:
         """Move chair and obstacles to ``layout`` (no bodies are created)."""
+        self.forget_frames()
         c = self.client
         p.resetBasePositionAndOrientation(self.chair, [layout.chair.x, layout.chair.y, 0], _quat(layout.chair.yaw),
                                           physicsClientId=c)
@@ -311,6 +331,7 @@ class Scene:
         p.changeVisualShape(body, -1, rgbaColor=list(mat.color), textureUniqueId=self._texture_id(mat.texture),
                             physicsClientId=self.client)
         self._applied[body] = state
+        self.forget_frames()
 
     def apply_look(self, look: Look) -> None:
         """Swap colours, textures and the chair mesh to ``look``; geometry is untouched."""
@@ -336,19 +357,62 @@ class Scene:
         view = p.computeViewMatrix(eye, target, (0, 0, 1))
         return view, self._projections[(width, height)]
 
-    def render(self, pose: Pose2D, width: int, height: int, look: Look) -> tuple[np.ndarray, np.ndarray]:
-        """Render RGB (uint8 H x W x 3, before camera effects) and class labels (uint8 H x W)."""
-        view, proj = self.camera_matrices(pose, width, height)
+    def forget_frames(self) -> None:
+        """Drop the frames :meth:`render` kept (called whenever the scene changes)."""
+        self._frames.clear()
+        self._frames_bytes = 0
+
+    def _use_look(self, look: Look) -> None:
+        """Make ``look`` the one the kept frames belong to, with its getCameraImage light arguments."""
+        self.forget_frames()
+        self._frames_look = look
         light = look.light
-        _, _, rgba, _, seg = p.getCameraImage(
-            width, height, view, proj, renderer=p.ER_TINY_RENDERER, lightDirection=list(light.direction),
-            lightColor=list(light.color), lightDistance=light.distance, shadow=int(light.shadows),
-            lightAmbientCoeff=light.ambient, lightDiffuseCoeff=light.diffuse, lightSpecularCoeff=light.specular,
-            physicsClientId=self.client)
-        rgb = np.array(np.reshape(rgba, (height, width, 4))[..., :3], dtype=np.uint8)
-        labels = self._lut[np.reshape(seg, (height, width)) + 1]
-        sky = labels == BACKGROUND
-        rgb[sky] = np.asarray(look.background, np.float32) * 255.0
+        self._look_args = dict(
+            renderer=p.ER_TINY_RENDERER, lightDirection=list(light.direction), lightColor=list(light.color),
+            lightDistance=light.distance, shadow=int(light.shadows), lightAmbientCoeff=light.ambient,
+            lightDiffuseCoeff=light.diffuse, lightSpecularCoeff=light.specular, physicsClientId=self.client)
+        self._background.clear()
+
+    def _sky(self, look: Look, width: int, height: int) -> np.ndarray:
+        """A frame of the look's background colour (the value the sky pixels get, cast as a uint8 pixel)."""
+        key = (width, height)
+        if key not in self._background:
+            sky = np.empty((height, width, 3), np.uint8)
+            sky[...] = np.asarray(look.background, np.float32) * 255.0
+            self._background[key] = sky
+        return self._background[key]
+
+    def render(self, pose: Pose2D, width: int, height: int, look: Look) -> tuple[np.ndarray, np.ndarray]:
+        """Render RGB (uint8 H x W x 3, before camera effects) and class labels (uint8 H x W).
+
+        Both are new arrays of the caller's. A pose drawn before in this layout and look is answered
+        from the kept frames (see the module docstring); ``frame_cache_bytes = 0`` draws every frame.
+        """
+        if look is not self._frames_look:
+            self._use_look(look)
+        key = (pose, width, height)
+        kept = self._frames.get(key)
+        if kept is None:
+            kept = self._draw(pose, width, height, look)
+            size = kept[0].nbytes + kept[1].nbytes
+            if self._frames_bytes + size > self.frame_cache_bytes:
+                self.forget_frames()
+            if size <= self.frame_cache_bytes:
+                self._frames[key] = kept
+                self._frames_bytes += size
+            else:
+                return kept
+        return kept[0].copy(), kept[1].copy()
+
+    def _draw(self, pose: Pose2D, width: int, height: int, look: Look) -> tuple[np.ndarray, np.ndarray]:
+        """One getCameraImage: RGB with the sky in the look's background colour, and the class labels."""
+        if look is not self._frames_look:
+            self._use_look(look)
+        view, proj = self.camera_matrices(pose, width, height)
+        _, _, rgba, _, seg = p.getCameraImage(width, height, view, proj, **self._look_args)
+        rgb = cv2.cvtColor(np.asarray(rgba, np.uint8).reshape(height, width, 4), cv2.COLOR_RGBA2RGB)
+        labels = self._seg_lut.take(np.reshape(seg, (height, width)))
+        rgb = cv2.copyTo(self._sky(look, width, height), (labels == BACKGROUND).view(np.uint8), rgb)
         return rgb, labels
 
     def close(self) -> None:
