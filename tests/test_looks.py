@@ -8,15 +8,26 @@ import yaml
 
 from goggles_gym.envs import ChairNav, Look, LookError, get_look
 from goggles_gym.envs.effects import apply_camera_effects
-from goggles_gym.envs.looks import RANDOMIZED_RANGES, CameraEffects, RandomizedLooks, image_digest, texture_path
+from goggles_gym.envs.looks import (
+    RANDOMIZED_RANGES,
+    TARGET_LOOKS,
+    WIDE_RANGES,
+    CameraEffects,
+    RandomizedLooks,
+    image_digest,
+    texture_path,
+)
 from goggles_gym.envs.scene import CHAIR, write_chair_obj
 from goggles_gym.envs.textures import (
     BUILTIN_TEXTURES,
+    CLASSIC_KINDS,
     PHOTO_TEXTURES,
     TEXTURE_SIZE,
+    WIDE_KINDS,
     MissingPackageError,
     render_texture,
     texture_file,
+    wide_random_texture,
 )
 
 
@@ -281,3 +292,84 @@ def test_a_binary_file_given_as_a_look_is_named(tmp_path):
     path.write_bytes(cv2.imencode(".png", np.zeros((4, 4, 3), np.uint8))[1].tobytes())
     with pytest.raises(LookError, match=r"look file .*photo\.yaml is not a text file"):
         get_look(str(path))
+
+
+# --- the wide randomization -------------------------------------------------------------------
+
+
+def test_wide_renders_and_its_draws_vary_by_episode_and_repeat_for_a_seed():
+    wide, sim = ChairNav(look="wide", image_size=16), ChairNav(image_size=16)
+    o1, i1 = wide.reset(seed=5)
+    look1 = wide.look
+    o2, i2 = sim.reset(seed=5)
+    assert look1.name == "wide" and np.array_equal(i1["labels"], i2["labels"])
+    for action in (1, 0):
+        o1, _, _, _, i1 = wide.step(action)
+        o2, _, _, _, i2 = sim.step(action)
+        assert o1.dtype == np.uint8 and o1.shape == (16, 16, 3) and np.array_equal(i1["labels"], i2["labels"])
+    again, _ = wide.reset(seed=5)
+    assert wide.look == look1
+    wide.reset(seed=6)
+    assert wide.look != look1
+    first, _ = ChairNav(look="wide", image_size=16).reset(seed=5)
+    assert np.array_equal(first, again)
+    wide.close()
+    sim.close()
+
+
+def _bounds(value):
+    return np.atleast_1d(np.asarray(value, np.float64))
+
+
+def test_wide_ranges_hold_the_randomized_ranges_and_bound_the_draws():
+    assert set(RANDOMIZED_RANGES) <= set(WIDE_RANGES)
+    for key, (lo, hi) in RANDOMIZED_RANGES.items():
+        wlo, whi = WIDE_RANGES[key]
+        assert np.all(_bounds(wlo) <= _bounds(lo)) and np.all(_bounds(whi) >= _bounds(hi)), key
+    assert any(WIDE_RANGES[k] != RANDOMIZED_RANGES[k] for k in RANDOMIZED_RANGES)
+    assert get_look("randomized").ranges is RANDOMIZED_RANGES and get_look("wide").ranges is WIDE_RANGES
+    looks = [RandomizedLooks(name="wide", pool_size=2, textures="wide", ranges=WIDE_RANGES).sample(
+        np.random.default_rng(s)) for s in range(100)]
+    drawn = {"light.ambient": [lk.light.ambient for lk in looks], "camera.gamma": [lk.camera.gamma for lk in looks],
+             "camera.noise_std": [lk.camera.noise_std for lk in looks],
+             "camera.jpeg_quality": [lk.camera.jpeg_quality for lk in looks if lk.camera.jpeg_quality is not None],
+             "light.color": [c for lk in looks for c in lk.light.color],
+             "camera.color_cast": [g for lk in looks for g in lk.camera.color_cast]}
+    for key, values in drawn.items():
+        lo, hi = WIDE_RANGES[key]
+        assert lo <= min(values) and max(values) <= hi, key
+        if key != "camera.jpeg_quality":  # 30..95 against 30..94: too close to show in 100 draws
+            assert min(values) < RANDOMIZED_RANGES[key][0] or max(values) > RANDOMIZED_RANGES[key][1], key
+    with pytest.raises(LookError, match=r"ranges: missing key.*camera\.gamma"):
+        RandomizedLooks(ranges={k: v for k, v in RANDOMIZED_RANGES.items() if k != "camera.gamma"})
+    with pytest.raises(LookError, match="textures: unknown kinds"):
+        RandomizedLooks(textures="photos")
+
+
+def test_wide_pool_has_more_kinds_than_randomized_and_none_of_its_textures():
+    assert set(CLASSIC_KINDS) < set(WIDE_KINDS) and len(WIDE_KINDS) == 12
+    wide, randomized = get_look("wide"), get_look("randomized")
+    pool = wide.pool()
+    assert {p.name.split("-")[3] for p in pool} == set(WIDE_KINDS)  # every kind, named in the file name
+    assert len(pool) > len(randomized.pool())
+    assert not {image_digest(p) for p in pool} & {image_digest(p) for p in randomized.pool()}
+    assert len({image_digest(p) for p in pool}) == len(pool)
+    for kind in WIDE_KINDS:  # seeded: the same rng gives the same pixels
+        a = wide_random_texture(np.random.default_rng(3), 16, kind)
+        assert a.dtype == np.uint8 and a.shape == (16, 16, 3)
+        assert np.array_equal(a, wide_random_texture(np.random.default_rng(3), 16, kind)), kind
+
+
+def test_wide_pool_excludes_every_target_look_and_photo_stays_outside():
+    from pathlib import Path
+
+    wide = get_look("wide")
+    assert {"real", "photo"} <= set(TARGET_LOOKS)
+    wide.check_excludes()  # every TARGET_LOOKS entry
+    for name in TARGET_LOOKS:
+        wide.check_excludes(name)
+    wide.check_excludes(*sorted((Path(__file__).parents[1] / "docs" / "looks").glob("*.yaml")))
+    extra = RandomizedLooks(name="wide", pool_size=2, textures="wide", ranges=WIDE_RANGES,
+                            extra_textures=("builtin:photo_gravel",))
+    with pytest.raises(LookError, match=r"'photo' look's floor\.texture 'builtin:photo_gravel'"):
+        extra.check_excludes()

@@ -169,6 +169,24 @@ def test_bad_settings_fail_before_anything_is_written(tmp_path, capsys):
     assert main(["--out", str(tmp_path / "run"), "--no-progress-bar", "--image-size", "32", "--episodes", "0"]) == 2
 
 
+def test_bad_settings_pairs_look_is_checked_and_the_pairs_collection_takes_it(tmp_path, capsys):
+    plan = SeedPlan(0)
+    assert "pairs" not in stage_configs.collections(tiny(tmp_path / "a"), plan)  # no canonicalizer, no pairs
+    assert stage_configs.collections(tiny(tmp_path / "a", canonicalizer_iterations=2), plan)["pairs"].look == \
+        "randomized"  # the default
+    wide = tiny(tmp_path / "a", canonicalizer_iterations=2, pairs_look="wide")
+    specs = stage_configs.collections(wide, plan)
+    assert specs["pairs"].look == "wide" and specs["pairs"].domain == "paired" and specs["judge"].look == "randomized"
+    assert specs["pairs"].episodes == stage_configs.collections(tiny(tmp_path / "a", canonicalizer_iterations=2),
+                                                                plan)["pairs"].episodes  # same block of episodes
+    for bad in ("real", "sim", "photo"):
+        out = tmp_path / "run"
+        assert main(["--out", str(out), "--no-progress-bar", "--pairs-look", bad]) == 2
+        err = capsys.readouterr().err
+        assert "--pairs-look" in err and "randomized or wide" in err and len(err.strip().splitlines()) == 1
+        assert not out.exists()
+
+
 def test_second_run_skips_finished_stages(finished):
     run, _ = finished
     model = run / "policy" / "model.zip"
@@ -261,3 +279,17 @@ def test_peers_rows_train_cut_fastcut_and_vr_goggles_held_to_the_policy(tmp_path
     assert "vr-goggles+policy/seed0" not in TranslatorsStage(ctx).jobs()
     quick = PipelineConfig(**{**load_pipeline_preset("quick"), "out": str(tmp_path)})
     assert not PolicyTranslatorsStage(Context(quick, plan, tmp_path, None, print)).enabled()
+
+
+def test_a_run_folder_older_than_an_option_resumes_at_its_default(tmp_path):
+    from goggles_gym.pipeline.state import RunState
+
+    defaults = PipelineConfig().to_dict()
+    now = {**defaults, "out": str(tmp_path)}
+    old = {k: v for k, v in now.items() if k not in ("peers", "pairs_look")}  # written before those options
+    (tmp_path / "pipeline.json").write_text(json.dumps({"config": old, "stages": {"policy": {"wall_time_s": 1.0}}}))
+    state = RunState(tmp_path, "custom", now, {}, defaults=defaults)
+    state.load(start_over=False)
+    assert state.data["stages"]["policy"]["wall_time_s"] == 1.0
+    with pytest.raises(ValueError, match="other settings.*peers"):  # not at its default: another run
+        RunState(tmp_path, "custom", {**now, "peers": True}, {}, defaults=defaults).load(start_over=False)

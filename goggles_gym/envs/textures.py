@@ -8,6 +8,10 @@ written once to :func:`goggles_gym.common.files.cache_dir`. A look refers to one
 The ``photo_*`` textures (:data:`PHOTO_TEXTURES`, used by the ``photo`` look) are crops of real
 photographs that scikit-image ships inside its package (``skimage.data``; imported only when one is
 first generated), resized to :data:`TEXTURE_SIZE` and cached the same way.
+
+The randomization pools are generated too: :func:`random_texture` (the ``randomized`` look's six
+families) and :func:`wide_random_texture` (the ``wide`` look's :data:`WIDE_KINDS`: those six plus
+fractal noise, stripes, checkers, marble, wood rings and granite, in random HSV colours).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from goggles_gym.common.files import atomic_write, cache_dir
 TEXTURE_SIZE = 128
 _VERSION = 1  # bump when a generator changes, so stale cached files are not reused
 _PHOTO_VERSION = 1  # bump when a photo crop changes
+_WIDE_VERSION = 1  # bump when a generator of the wide pool (wide_random_texture) changes
 
 
 def value_noise(rng: np.random.Generator, size: int, octaves: int = 4, base: int = 4) -> np.ndarray:
@@ -213,6 +218,103 @@ def random_texture(rng: np.random.Generator, size: int = TEXTURE_SIZE) -> np.nda
     return np.clip(makers[kind](rng, size) * 255.0, 0, 255).astype(np.uint8)
 
 
+# --- the wide randomization's extra kinds (numpy / OpenCV only, seeded) ----------------------
+
+
+def random_hsv(rng: np.random.Generator, value: tuple[float, float] = (0.1, 1.0)) -> tuple[float, float, float]:
+    """An RGB colour in [0, 1] from a uniform hue, saturation and value (within ``value``)."""
+    hsv = np.array([[[rng.uniform(0, 360), rng.uniform(0, 1), rng.uniform(*value)]]], np.float32)
+    return tuple(float(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+
+
+def _angle_coords(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Pixel coordinates along a random direction (for stripes and checkers at any angle)."""
+    theta = rng.uniform(0, np.pi)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    return np.stack([xx * np.cos(theta) + yy * np.sin(theta), -xx * np.sin(theta) + yy * np.cos(theta)])
+
+
+def fractal_noise(rng: np.random.Generator, size: int, a: tuple, b: tuple) -> np.ndarray:
+    """Fractal value noise (Perlin-like) at a random scale and roughness, mapped between two colours."""
+    t = value_noise(rng, size, octaves=int(rng.integers(1, 6)), base=int(rng.choice([2, 3, 4, 8, 16])))
+    return _mix(np.array(a, np.float32), np.array(b, np.float32), t)
+
+
+def stripes(rng: np.random.Generator, size: int, a: tuple, b: tuple) -> np.ndarray:
+    """Stripes at a random angle, period (3..32 px) and softness."""
+    u = _angle_coords(rng, size)[0]
+    wave = 0.5 + 0.5 * np.sin(u * 2 * np.pi / rng.uniform(3, 32))
+    t = np.clip((wave - 0.5) * rng.uniform(1, 20) + 0.5, 0, 1)  # from soft sine to hard-edged
+    return _mix(np.array(a, np.float32), np.array(b, np.float32), t)
+
+
+def checkers(rng: np.random.Generator, size: int, a: tuple, b: tuple) -> np.ndarray:
+    """A checkerboard (tiles) at a random angle and period (4..40 px)."""
+    u, v = _angle_coords(rng, size) / rng.uniform(4, 40)
+    t = ((np.floor(u) + np.floor(v)) % 2).astype(np.float32)
+    return _mix(np.array(a, np.float32), np.array(b, np.float32), t)
+
+
+def marble(rng: np.random.Generator, size: int, a: tuple, b: tuple) -> np.ndarray:
+    """Marble: a sine along a random direction warped by fractal noise (veins)."""
+    u = _angle_coords(rng, size)[0]
+    warp = value_noise(rng, size, octaves=5, base=int(rng.integers(2, 6)))
+    t = np.abs(np.sin(u * 2 * np.pi / rng.uniform(16, 96) + rng.uniform(2, 10) * warp)) ** rng.uniform(0.3, 3)
+    return _mix(np.array(a, np.float32), np.array(b, np.float32), t.astype(np.float32))
+
+
+def wood_rings(rng: np.random.Generator, size: int, a: tuple, b: tuple) -> np.ndarray:
+    """End-grain / flat-sawn wood: noise-warped rings around an off-image centre."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    cx, cy = rng.uniform(-size, 2 * size, 2)
+    r = np.hypot((xx - cx) * rng.uniform(0.2, 1.0), yy - cy)
+    warp = value_noise(rng, size, octaves=4, base=4)
+    t = 0.5 + 0.5 * np.sin(r * 2 * np.pi / rng.uniform(3, 14) + 4.0 * warp)
+    return _mix(np.array(a, np.float32), np.array(b, np.float32), t.astype(np.float32))
+
+
+def granite(rng: np.random.Generator, size: int, a: tuple, b: tuple) -> np.ndarray:
+    """Granite / terrazzo: blotches of three colours at a random grain size over fine speckle."""
+    c = random_hsv(rng)
+    grain = int(rng.choice([1, 2, 3, 4]))
+    small = rng.random((size // grain, size // grain, 1)).astype(np.float32)
+    cells = cv2.resize(small, (size, size), interpolation=cv2.INTER_NEAREST)[..., None]
+    palette = np.array([a, b, c], np.float32)
+    img = palette[np.digitize(cells[..., 0], [0.45, 0.8])]
+    return img * (0.85 + 0.3 * rng.random((size, size, 1)).astype(np.float32))
+
+
+def wide_random_texture(rng: np.random.Generator, size: int = TEXTURE_SIZE, kind: str | None = None) -> np.ndarray:
+    """A texture of the wide randomization: ``kind`` (one of :data:`WIDE_KINDS`, default a random one)
+    in random HSV colours, with the kind's scale, angle and contrast drawn from ``rng``."""
+    if kind is None:
+        kind = WIDE_KINDS[int(rng.integers(len(WIDE_KINDS)))]
+    if kind not in WIDE_KINDS:
+        raise KeyError(f"unknown texture kind {kind!r}; known: {', '.join(WIDE_KINDS)}")
+    a, b = random_hsv(rng), random_hsv(rng)
+    makers: dict[str, Generator] = {
+        "wood": lambda r, s: wood(r, s, a, b, planks=int(r.integers(1, 9))),
+        "plaster": lambda r, s: plaster(r, s, a, stain=float(r.uniform(0.1, 0.6))),
+        "bricks": lambda r, s: bricks(r, s, a, b, rows=int(r.choice([4, 8, 16]))),
+        "fabric": lambda r, s: fabric(r, s, a, weave=int(r.integers(2, 9))),
+        "cardboard": lambda r, s: cardboard(r, s, a),
+        "speckle": lambda r, s: speckle(r, s, a, contrast=float(r.uniform(0.1, 0.8))),
+        "fractal_noise": lambda r, s: fractal_noise(r, s, a, b),
+        "stripes": lambda r, s: stripes(r, s, a, b),
+        "checkers": lambda r, s: checkers(r, s, a, b),
+        "marble": lambda r, s: marble(r, s, a, b),
+        "wood_rings": lambda r, s: wood_rings(r, s, a, b),
+        "granite": lambda r, s: granite(r, s, a, b),
+    }
+    return np.clip(makers[kind](rng, size) * 255.0, 0, 255).astype(np.uint8)
+
+
+#: The texture kinds of :func:`random_texture` (the ``randomized`` pool) and :func:`wide_random_texture` (``wide``).
+CLASSIC_KINDS = ("wood", "plaster", "bricks", "fabric", "cardboard", "speckle")
+WIDE_KINDS = (*CLASSIC_KINDS, "fractal_noise", "stripes", "checkers", "marble", "wood_rings", "granite")
+POOL_KINDS = {"classic": CLASSIC_KINDS, "wide": WIDE_KINDS}
+
+
 def _write_png(path: Path, rgb: np.ndarray) -> None:
     def write(tmp: Path) -> None:  # the temporary name keeps the .png suffix cv2 needs
         if not cv2.imwrite(str(tmp), rgb[..., ::-1]):
@@ -230,12 +332,22 @@ def texture_file(name: str) -> Path:
     return path
 
 
-def random_texture_files(count: int, seed: int = 0) -> list[Path]:
-    """``count`` cached random textures (the domain-randomization pool), the same for the same seed."""
+def random_texture_files(count: int, seed: int = 0, kinds: str = "classic") -> list[Path]:
+    """``count`` cached random textures (a domain-randomization pool), the same for the same seed.
+
+    ``kinds``: ``classic`` (:func:`random_texture`, the ``randomized`` pool) or ``wide``
+    (:func:`wide_random_texture`, the ``wide`` pool: texture ``i`` is of kind ``WIDE_KINDS[i % 12]``,
+    named in its file name, so every kind is in a pool of 12 or more), see :data:`POOL_KINDS`.
+    """
+    if kinds not in POOL_KINDS:
+        raise ValueError(f"unknown texture kinds {kinds!r}; use {' or '.join(POOL_KINDS)}")
     paths = []
     for i in range(count):
-        path = cache_dir() / "textures" / f"random-{seed}-{i}-v{_VERSION}-{TEXTURE_SIZE}.png"
+        kind = "random" if kinds == "classic" else WIDE_KINDS[i % len(WIDE_KINDS)]
+        name = f"random-{seed}-{i}-v{_VERSION}" if kinds == "classic" else f"wide-{seed}-{i}-{kind}-v{_WIDE_VERSION}"
+        path = cache_dir() / "textures" / f"{name}-{TEXTURE_SIZE}.png"
         if not path.exists():
-            _write_png(path, random_texture(np.random.default_rng([seed, i])))
+            rng = np.random.default_rng([seed, i])
+            _write_png(path, random_texture(rng) if kinds == "classic" else wide_random_texture(rng, kind=kind))
         paths.append(path)
     return paths

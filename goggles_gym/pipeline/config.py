@@ -44,6 +44,8 @@ class PipelineConfig:
                                         "0: no canonicalizer, no rcan and +pretrain rows")
     pair_frames: int = arg(3000, "pairs of the paired sim collection (randomized render, sim render, labels) the "
                            "canonicalizer learns from and the +pretrain translators keep their paired loss on")
+    pairs_look: str = arg("randomized", "look of the paired sim collection's inputs the canonicalizer learns from: "
+                          "randomized or wide (wider textures, light and camera effects)")
     pretrained: str = arg("", "a canonicalizer translator.pt trained elsewhere (same image size and sim look) to use "
                           "instead of training one: it depends on the simulator, not on the target look")
     canonicalizer: dict[str, Any] = arg(help="extra TranslatorTrainConfig fields of the canonicalizer (rcan_semantic, "
@@ -112,7 +114,7 @@ def load_pipeline_preset(name_or_path: str) -> dict[str, Any]:
 def check_config(c: PipelineConfig) -> None:
     """Fail on a setting that cannot work, before any folder is written or anything trains."""
     from goggles_gym.envs.chairnav import check_image_size
-    from goggles_gym.envs.looks import TARGET_LOOKS, Look, get_look, look_name
+    from goggles_gym.envs.looks import BUILTIN_LOOKS, TARGET_LOOKS, Look, RandomizedLooks, get_look, look_name
 
     if not c.out:
         raise ValueError("--out is required: the run folder for every artifact")
@@ -124,6 +126,12 @@ def check_config(c: PipelineConfig) -> None:
     target = get_look(c.look)  # a bad look file fails here, not after the policy has trained
     if isinstance(target, Look):  # the randomization (DR policy, judge frames) never holds a target texture
         get_look("randomized").check_excludes(target, *TARGET_LOOKS)
+    randomized_kinds = [name for name, look in BUILTIN_LOOKS.items() if isinstance(look, RandomizedLooks)]
+    if c.pairs_look not in randomized_kinds:
+        raise ValueError(f"--pairs-look {c.pairs_look!r}: the canonicalizer's inputs must be a randomized kind of "
+                         f"look; use {' or '.join(randomized_kinds)}")
+    if isinstance(target, Look) and c.canonicalizer_iterations > 0 and c.pairs_look != "randomized":
+        get_look(c.pairs_look).check_excludes(target, *TARGET_LOOKS)
     if c.judge_look != "sim":
         get_look(c.judge_look)
         if look_name(c.judge_look) == look_name(c.look):

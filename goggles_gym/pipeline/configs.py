@@ -84,12 +84,13 @@ def policy_config(c: PipelineConfig, plan: SeedPlan, run: Path, stage: str) -> P
 def collections(c: PipelineConfig, plan: SeedPlan) -> dict[str, CollectionSpec]:
     """The frames stage's collections, each from its own block of episodes: ``sim`` and ``real``
     (the translators' unpaired data), ``sim_eval`` (the evaluation net's) and, unless the judge reads
-    the sim collection, ``judge`` (the simulator in randomized looks, labelled)."""
+    the sim collection, ``judge`` (the simulator in randomized looks, labelled) and, with a canonicalizer,
+    ``pairs`` (``pairs_look`` renders paired with sim renders of the same poses)."""
     specs = [("sim", "sim", "sim", c.frames), ("real", c.look, "real", c.frames), ("sim_eval", "sim", "sim", c.frames)]
     if c.judge_look != "sim":
         specs.append(("judge", c.judge_look, "sim", c.judge_frames))
-    if c.canonicalizer_iterations > 0:  # the simulator's own pairs: randomized render -> sim render, same pose
-        specs.append(("pairs", "randomized", "paired", c.pair_frames))
+    if c.canonicalizer_iterations > 0:  # the simulator's own pairs: randomized (or wide) render -> sim render
+        specs.append(("pairs", c.pairs_look, "paired", c.pair_frames))
     out = {}
     for name, look, domain, count in specs:
         block = plan.block(f"frames/{name}")

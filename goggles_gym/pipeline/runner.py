@@ -27,7 +27,8 @@ class Pipeline:
         self.run = Path(config.out)
         self.plan = SeedPlan(config.seed)
         self.force = to_redo(STAGES, force)
-        self.state = RunState(self.run, preset, config.to_dict(), self.plan.to_dict())
+        self.state = RunState(self.run, preset, config.to_dict(), self.plan.to_dict(),
+                              defaults=PipelineConfig().to_dict())
         self.ctx = Context(config, self.plan, self.run, self.state, self._log)
         self.stages: list[Stage] = [cls(self.ctx) for cls in STAGES]
 

@@ -30,9 +30,11 @@ def machine_description() -> str:
 class RunState:
     """``pipeline.json`` of a run folder: what the run was asked for and what each stage did."""
 
-    def __init__(self, run: Path, preset: str, config: dict[str, Any], seeds: dict[str, Any]) -> None:
+    def __init__(self, run: Path, preset: str, config: dict[str, Any], seeds: dict[str, Any],
+                 defaults: dict[str, Any] | None = None) -> None:
         self.path = run / "pipeline.json"
         self.data: dict[str, Any] = {"preset": preset, "config": config, "seed_plan": seeds, "stages": {}}
+        self.defaults = defaults or {}  # an option newer than a run folder reads as its default there
 
     def load(self, start_over: bool) -> None:
         """Read the folder's earlier state; other settings fail unless the run starts over."""
@@ -43,7 +45,7 @@ class RunState:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{self.path} is damaged ({exc}); delete it (finished stages are still found by "
                              "their artifacts)") from None
-        before = {k: v for k, v in old.get("config", {}).items() if k not in IGNORED}
+        before = {k: v for k, v in {**self.defaults, **old.get("config", {})}.items() if k not in IGNORED}
         now = {k: v for k, v in self.data["config"].items() if k not in IGNORED}
         if before != now and not start_over:
             changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
