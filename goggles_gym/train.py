@@ -16,6 +16,12 @@ algorithm hyperparameters. Example::
 ``--method rcan`` is the canonicalizer (RCAN): randomized -> sim, trained on a paired sim collection
 (``python -m goggles_gym.collect --pairs``) without any target frame; ``--init-from`` starts any
 method's generator from a translator file, and ``--pairs`` keeps the paired loss while fine-tuning.
+
+Any translator trains on several processes (CPU cores, or one GPU each) under torchrun, with
+``--batch-size`` the global batch (:mod:`goggles_gym.common.distributed`)::
+
+    torchrun --standalone --nproc_per_node 2 -m goggles_gym.train translator --method cyclegan \
+        --real runs/frames/real --sim runs/frames/sim --out runs/cyclegan
 """
 
 from __future__ import annotations
@@ -87,8 +93,10 @@ def translator_main(argv: Sequence[str] | None = None) -> None:
     args = translator_parser().parse_args(argv)
     config = build_config(TranslatorTrainConfig, {}, args)
     result = train_translator(config)
-    print(f"translator ({config.variant}): {result.translator_path}")
-    print(f"iterations: {result.iterations}  wall time: {result.wall_time_s:.0f} s")
+    if result.rank == 0:  # under torchrun, rank 0 speaks for all
+        print(f"translator ({config.variant}): {result.translator_path}")
+        print(f"iterations: {result.iterations}  wall time: {result.wall_time_s:.0f} s"
+              + (f"  processes: {result.world_size}" if result.world_size > 1 else ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -87,6 +87,12 @@ def translator_files(tmp_path_factory):
         torch.manual_seed(0)
         out[name] = save_translator(folder / f"{name}.pt", init_weights(ResnetGenerator(ngf=4, n_blocks=1)),
                                     method="cyclegan", image_size=(size, size), config={})
+    for name, wall, iterations in (("timed_a", 60.0, 500), ("timed_b", 120.0, 400)):  # files that record their cost
+        torch.manual_seed(0)
+        out[name] = save_translator(folder / f"{name}.pt", init_weights(ResnetGenerator(ngf=4, n_blocks=1)),
+                                    method="cyclegan", image_size=(36, 36), config={},
+                                    extra={"losses": ["adversarial", "cycle", "shift"], "iterations": iterations,
+                                           "train_wall_s": wall})
     return out
 
 
@@ -115,6 +121,41 @@ def test_evaluate_writes_the_report_with_paired_seeds(tiny_policy, translator_fi
     for name in ("report.md", "results.json", "results.csv", "success.png", "strips.png", "episode_cyclegan.mp4"):
         assert (tmp_path / name).is_file(), name
     assert "one draw" in (tmp_path / "report.md").read_text()
+    assert [m["method"] for m in results["methods"]] == ["cyclegan", "cyclegan+shift"]  # goggles only, not DR
+
+
+def test_the_methods_table_reads_the_translator_files(tiny_policy, translator_files, tmp_path):
+    from goggles_gym.report import METHOD_COLUMNS, write_html_report
+
+    config = EvaluateConfig(policy=str(tiny_policy.path), out=str(tmp_path), episodes=2, metric_frames=2,
+                            strip_frames=0, videos=False, progress_bar=False,
+                            cyclegan=[str(translator_files["timed_a"]), str(translator_files["timed_b"])],
+                            vr_goggles=[str(translator_files["fits"])] * 2)  # fits: no losses, no train_wall_s
+    by_name = {s["condition"]: s for s in evaluate(config)}
+    assert [p["training"] for p in by_name["cyclegan"]["per_seed"]] == [
+        {"losses": ["adversarial", "cycle", "shift"], "iterations": n, "train_wall_s": w}
+        for w, n in ((60.0, 500), (120.0, 400))]
+    methods = json.loads((tmp_path / "results.json").read_text())["methods"]
+    assert [m["method"] for m in methods] == ["cyclegan", "vr-goggles"]
+    cyclegan, vr = methods
+    assert cyclegan["seconds_per_update"] == pytest.approx((60 / 500 + 120 / 400) / 2)  # wall / iterations, mean
+    assert cyclegan["train_minutes"] == pytest.approx(1.5)
+    assert vr["seconds_per_update"] is None and vr["train_minutes"] is None and vr["losses"] == []
+    for m, key in ((cyclegan, "cyclegan"), (vr, "vr-goggles")):
+        s = by_name[key]
+        assert (m["paired_l1"], m["shift"], m["success_rate"], m["p_vs_cyclegan"]) == \
+            (s["paired_l1"], s["shift"], s["success_rate"], s["p_vs_cyclegan"])  # the summaries' figures
+    md = (tmp_path / "report.md").read_text()
+    lines = md[md.index("## Methods"):].splitlines()
+    table = [line for line in lines if line.startswith("| ")]
+    assert table[0] == "| " + " | ".join(METHOD_COLUMNS) + " |" and len(table) == 3
+    cells = {row.split(" | ")[0][2:]: row[2:-2].split(" | ") for row in table[1:]}
+    assert cells["cyclegan"][1:4] == ["adversarial, cycle, shift", "0.21 s", "1.5 min"]
+    assert cells["vr-goggles"][1:4] == ["", "", ""]  # older files: empty cells, never a made-up number
+    assert all(len(c) == len(METHOD_COLUMNS) for c in cells.values())
+    page = (tmp_path / "report.html").read_text()
+    assert "<td>cyclegan</td><td>adversarial, cycle, shift</td><td>0.21 s</td><td>1.5 min</td>" in page
+    assert write_html_report(tmp_path).read_text() == page  # rebuilt from results.json: the same page
 
 
 def test_translator_seeds_give_a_mean_with_per_seed_figures(tiny_policy, translator_files, tmp_path):

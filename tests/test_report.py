@@ -96,10 +96,10 @@ def test_report_html_has_the_table_rows_and_only_relative_links_to_files_that_ex
     page = _Page()
     page.feed(text)
     tags = [t for t, _ in page.tags]
-    assert "script" not in tags and tags.count("table") == 1 and tags.count("h1") == 1
+    assert "script" not in tags and tags.count("table") == 2 and tags.count("h1") == 1  # results, methods
     heads = [a for t, a in page.tags if t == "th"]
-    assert len(heads) == 16 and "condition" in page.text and "frames/s" in page.text
-    assert tags.count("tr") == 1 + len(summaries)
+    assert len(heads) == 16 + 11 and "condition" in page.text and "frames/s" in page.text
+    assert tags.count("tr") == 1 + len(summaries) + 1 + 1  # the methods table: vr-goggles alone
     for link in page.links():  # relative: a bare file name of the folder, and the file is there
         assert "://" not in link and not link.startswith(("/", "//", "#")) and "/" not in link, link
         assert (folder / link).is_file(), link
@@ -130,6 +130,59 @@ def test_report_html_rebuilt_from_the_folder_matches_and_shows_the_provenance(tm
     assert '<pre><code class="language-yaml">look: real\nepisodes: 2</code></pre>' in page
     assert page.index("<h1>") < page.index("success.png") < page.index("<table>") < page.index("strips.png") \
         < page.index("<video") < page.index("How this run was made")
+
+
+def _method(name, walls, iterations, success, losses=("adversarial", "cycle", "semantic", "shift")):
+    """A goggles condition's summary over translator seeds whose files record ``walls`` (s) and ``iterations``."""
+    seeds = [{"success_rate": r, "training": {"losses": list(losses), "iterations": n, "train_wall_s": w}}
+             for r, w, n in zip(success, walls, iterations, strict=True)]
+    return {"condition": name, "episodes": 10, "successes": 5, "success_rate": sum(success) / len(success),
+            "success_ci95": [0.1, 0.9], "success_min": min(success), "success_max": max(success),
+            "n_seeds": len(seeds), "per_seed": seeds, "spl": 0.3, "mean_length": 50.0, "mean_collisions": 1.0,
+            "miou": 0.45, "chair_iou": 0.25, "paired_l1": 13.86, "shift": 2.5, "p_vs_cyclegan": None}
+
+
+def test_the_methods_table_in_markdown_html_and_results_json(tmp_path):
+    from goggles_gym.report import METHOD_COLUMNS
+
+    summaries = [*SUMMARIES[:2], _method("cyclegan", [60.0, 120.0], [500, 400], [0.2, 0.4]),
+                 {**_method("vr-goggles", [None], [500], [0.1]), "p_vs_cyclegan": 0.0081},  # an older file
+                 {**SUMMARIES[0], "condition": "domain randomization"}]
+    folder = _report_folder(tmp_path, summaries)
+    methods = json.loads((folder / "results.json").read_text())["methods"]
+    assert [m["method"] for m in methods] == ["cyclegan", "vr-goggles"]  # goggles only: no oracle, raw or DR
+    cyclegan, vr = methods
+    assert cyclegan["seconds_per_update"] == pytest.approx((60 / 500 + 120 / 400) / 2)  # 0.21 s
+    assert cyclegan["train_minutes"] == pytest.approx(1.5) and cyclegan["train_wall_s"] == [60.0, 120.0]
+    assert vr["seconds_per_update"] is None and vr["train_minutes"] is None  # unknown, never guessed
+    header, *rows = (folder / "results.csv").read_text().splitlines()  # as it was: one row a condition
+    assert header == ("condition,episodes,n_seeds,successes,success_rate,success_min,success_max,ci95_low,ci95_high,"
+                      "interval,p_vs_cyclegan,p_vs_no_goggles,spl,mean_length,mean_collisions,miou,chair_iou,"
+                      "chair_fp,paired_l1,shift,frames_per_s") and len(rows) == len(summaries)
+    md = (folder / "report.md").read_text()
+    assert md.index("| condition |") < md.index("## Methods") < md.index("| method |") < md.index("![strips]")
+    assert "| " + " | ".join(METHOD_COLUMNS) + " |" in md
+    row_cg = ["cyclegan", "adversarial, cycle, semantic, shift", "0.21 s", "1.5 min", "0.450", "0.250", "13.9",
+              "2.50", "30% (mean of 2)", "20%-40%", ""]
+    row_vr = ["vr-goggles", "adversarial, cycle, semantic, shift", "", "", "0.450", "0.250", "13.9", "2.50",
+              "10% (one draw)", "", "0.008"]
+    assert "| " + " | ".join(row_cg) + " |" in md and "| " + " | ".join(row_vr) + " |" in md
+    assert read_markdown_report(folder / "report.md").header.endswith("second paragraph")  # the table is no header
+    page = write_html_report(folder).read_text()  # rebuilt from results.json
+    assert "<h2>Methods</h2>" in page and "".join(f'<th scope="col">{c}</th>' for c in METHOD_COLUMNS) in page
+    assert "<tr>" + "".join(f"<td>{c}</td>" for c in row_cg) + "</tr>" in page
+    assert "<tr>" + "".join(f"<td>{c}</td>" for c in row_vr) + "</tr>" in page
+    assert page.index("<h2>Results</h2>") < page.index("<h2>Methods</h2>") < page.index("strips.png")
+    data = json.loads((folder / "results.json").read_text())  # the page shows results.json's methods
+    data["methods"] = [{**cyclegan, "losses": ["nce"], "seconds_per_update": 0.5}]
+    (folder / "results.json").write_text(json.dumps(data))
+    page = write_html_report(folder).read_text()
+    assert "<td>cyclegan</td><td>nce</td><td>0.5 s</td>" in page and "<td>vr-goggles</td><td>adversarial" not in page
+    del data["methods"]  # a results.json from before the methods table: made from its conditions
+    (folder / "results.json").write_text(json.dumps(data))
+    assert "<tr>" + "".join(f"<td>{c}</td>" for c in row_cg) + "</tr>" in write_html_report(folder).read_text()
+    no_goggles = markdown_report(SUMMARIES[:2], "T", "how", [], [])
+    assert "## Methods" not in no_goggles and "| method |" not in no_goggles
 
 
 def test_report_html_needs_results_json(tmp_path):

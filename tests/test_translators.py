@@ -19,6 +19,7 @@ from goggles_gym.translators import segmentation as seg_mod
 from goggles_gym.translators import training as training_mod
 from goggles_gym.translators.backends import torch_runner
 from goggles_gym.translators.data import Batches
+from goggles_gym.translators.io import read_translator_file
 from goggles_gym.translators.losses import (
     median_frequency_weights,
     receptive_radius,
@@ -235,6 +236,26 @@ def test_same_seed_same_weights_and_resume(tmp_path, collections):
     ckpt.write_bytes(ckpt.read_bytes()[:100])
     with pytest.raises(ValueError, match="not a readable checkpoint"):
         train_translator(TranslatorTrainConfig(out=str(tmp_path / "a"), **{**cfg, "iterations": 8}, resume=True))
+
+
+def test_train_wall_time_is_recorded_and_adds_up_across_resumes(tmp_path, collections):
+    real, sim = collections
+    cfg = dict(real=real, sim=sim, out=str(tmp_path / "run"), method="cyclegan", **{**TINY, "iterations": 2})
+    first = train_translator(TranslatorTrainConfig(**cfg))
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    wall = read_translator_file(first.translator_path)["extra"]["train_wall_s"]
+    assert 0 < wall <= first.wall_time_s and torch.load(ckpt, weights_only=False)["train_wall_s"] == wall
+    resumed = train_translator(TranslatorTrainConfig(**{**cfg, "iterations": 4}, resume=True))
+    extra = read_translator_file(resumed.translator_path)["extra"]
+    assert extra["iterations"] == 4 and wall < extra["train_wall_s"] <= wall + resumed.wall_time_s  # grows
+    state = torch.load(ckpt, weights_only=False)  # as if the first process had trained for 100 s
+    torch.save({**state, "train_wall_s": 100.0}, ckpt)
+    again = train_translator(TranslatorTrainConfig(**{**cfg, "iterations": 5}, resume=True))
+    assert 100 < read_translator_file(again.translator_path)["extra"]["train_wall_s"] \
+        <= 100 + again.wall_time_s  # this process's time added to the checkpoint's
+    torch.save({k: v for k, v in torch.load(ckpt, weights_only=False).items() if k != "train_wall_s"}, ckpt)
+    old = train_translator(TranslatorTrainConfig(**{**cfg, "iterations": 6}, resume=True))  # an older checkpoint
+    assert read_translator_file(old.translator_path)["extra"]["train_wall_s"] is None  # unknown
 
 
 def test_bad_translator_files(tmp_path, collections):

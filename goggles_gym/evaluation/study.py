@@ -68,6 +68,7 @@ class _Run:
     repeat: int | None = None
     file: str | None = None
     figures: dict[str, Any] = dataclasses.field(default_factory=dict)
+    training: dict[str, Any] = dataclasses.field(default_factory=dict)  # goggles: what its file records
 
 
 def goggles_files(config: EvaluateConfig) -> dict[str, list[str]]:
@@ -109,6 +110,18 @@ def translation_figures(frames: np.ndarray, paired: dict[str, np.ndarray], seg: 
     return out
 
 
+def translator_training(path: str | Path) -> dict[str, Any]:
+    """What a translator file records of its training: its loss families (``losses``), ``iterations``
+    and the training wall time in seconds across resumes (``train_wall_s``; None in files written
+    before it was recorded)."""
+    from goggles_gym.translators.io import read_translator_file
+
+    extra = read_translator_file(path).get("extra") or {}
+    wall = extra.get("train_wall_s")
+    return {"losses": list(extra.get("losses") or []), "iterations": extra.get("iterations"),
+            "train_wall_s": None if wall is None else float(wall)}
+
+
 FIGURES = ("miou", "chair_iou", "chair_fp", "paired_l1", "shift", "frames_per_s")
 
 
@@ -118,7 +131,8 @@ def _condition_summary(runs: list[_Run]) -> dict[str, Any]:
     if first.repeat is None:
         return {**first.result.summary(), **first.figures, "interval": "Wilson"}
     per_seed = [{"translator_seed": r.repeat, "file": r.file,
-                 **{k: v for k, v in r.result.summary().items() if k != "condition"}, **r.figures} for r in runs]
+                 **{k: v for k, v in r.result.summary().items() if k != "condition"}, **r.figures,
+                 "training": r.training} for r in runs]
     stats = seed_summary([s["success_rate"] for s in per_seed])
     one = len(runs) == 1
     row: dict[str, Any] = {
@@ -187,6 +201,7 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
     files = goggles_files(config)
     goggles = {name: [load(p, device=config.device, backend=config.backend) for p in paths]
                for name, paths in files.items()}
+    training = {name: [translator_training(p) for p in paths] for name, paths in files.items()}
     box = gym.spaces.Box(0, 255, shape, np.uint8)
     for name, trs in goggles.items():
         for tr in trs:
@@ -224,7 +239,7 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
 
         result = run_condition(name, pol, look, seeds, tr, config.progress_bar, hook if record else None,
                                n_envs=config.envs)
-        runs.append(_Run(name, result, k, path))
+        runs.append(_Run(name, result, k, path, training={} if k is None else training[name][k]))
         if record and shown["raw"]:
             cols, heads = [shown["raw"]], [f"camera ({display_name(look)})"]
             if tr is not None:
@@ -304,4 +319,4 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
 
 
 __all__ = ["BASELINE", "DR", "DR_OWN", "NO_GOGGLES", "SIM_ORACLE", "EvaluateConfig", "evaluate", "goggles_files",
-           "paired_tests", "translation_figures", "wilson_interval"]
+           "paired_tests", "translation_figures", "translator_training", "wilson_interval"]

@@ -8,7 +8,19 @@ from typing import Any
 from goggles_gym.report.figures import frame_strip, side_by_side_video, success_chart, video_file
 from goggles_gym.report.html import html_report, inline_html, markdown_html, png_size, video_codec, write_html_report
 from goggles_gym.report.markdown import PROVENANCE_HEADING, MarkdownParts, markdown_report, read_markdown_report
-from goggles_gym.report.tables import TABLE_COLUMNS, p_value, table_row, table_rows, write_tables
+from goggles_gym.report.tables import (
+    METHOD_COLUMNS,
+    METHODS_NOTE,
+    TABLE_COLUMNS,
+    method_row,
+    method_rows,
+    method_summaries,
+    method_summary,
+    p_value,
+    table_row,
+    table_rows,
+    write_tables,
+)
 
 _SCREENSHOT = ("CHROMIUM", "CHROMIUM_ARGS", "PageCheck", "describe", "screenshot_report")
 
@@ -23,7 +35,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "PROVENANCE_HEADING", "TABLE_COLUMNS", "MarkdownParts", "PageCheck", "describe",
-           "frame_strip", "html_report", "inline_html", "markdown_html", "markdown_report", "p_value", "png_size",
-           "read_markdown_report", "screenshot_report", "side_by_side_video", "success_chart", "table_row",
-           "table_rows", "video_codec", "video_file", "write_html_report", "write_tables"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "METHODS_NOTE", "METHOD_COLUMNS", "PROVENANCE_HEADING", "TABLE_COLUMNS",
+           "MarkdownParts", "PageCheck", "describe", "frame_strip", "html_report", "inline_html", "markdown_html",
+           "markdown_report", "method_row", "method_rows", "method_summaries", "method_summary", "p_value",
+           "png_size", "read_markdown_report", "screenshot_report", "side_by_side_video", "success_chart",
+           "table_row", "table_rows", "video_codec", "video_file", "write_html_report", "write_tables"]

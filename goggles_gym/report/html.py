@@ -1,5 +1,5 @@
-"""``report.html``: the report as one self-contained page (title, header text, chart, results table,
-strips, the episode videos side by side, how the run was made), relative links only, inline CSS,
+"""``report.html``: the report as one self-contained page (title, header text, chart, results and
+methods tables, strips, the episode videos side by side, how the run was made), relative links only, inline CSS,
 no script; and rebuilding it from a finished report folder without running any episode."""
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from urllib.parse import quote
 from goggles_gym.common.files import atomic_write_text
 from goggles_gym.report.figures import video_file
 from goggles_gym.report.markdown import read_markdown_report
-from goggles_gym.report.tables import TABLE_COLUMNS, table_row, table_rows
+from goggles_gym.report.tables import (
+    METHOD_COLUMNS,
+    METHODS_NOTE,
+    TABLE_COLUMNS,
+    method_rows,
+    method_summaries,
+    table_row,
+    table_rows,
+)
 
 #: The images a report folder may hold, in the page's order, with their alt text.
 IMAGES: dict[str, str] = {
@@ -159,9 +167,11 @@ def markdown_html(text: str) -> str:
 
 def html_report(summaries: Sequence[dict[str, Any]], title: str, header: str, images: Sequence[str],
                 videos: Sequence[tuple[str, str]], provenance: str = "", links: Sequence[str] = (),
-                videos_intro: str = "", image_sizes: dict[str, tuple[int, int]] | None = None) -> str:
+                videos_intro: str = "", image_sizes: dict[str, tuple[int, int]] | None = None,
+                methods: Sequence[dict[str, Any]] | None = None) -> str:
     """``report.html`` as text: ``title`` and ``header`` (the report's markdown), the chart
     (``images[0]``), the results table (the columns of report.md, from the same summaries), the
+    methods table (from ``methods``, results.json's entries, else made from ``summaries``), the
     other images, the ``(file, caption)`` videos in a grid, the ``provenance`` section (markdown)
     and links to the report's other files. Every link is a bare file name of the report folder;
     ``image_sizes`` (name -> width, height) is the size an image is shown at (it shrinks to fit)."""
@@ -184,6 +194,10 @@ def html_report(summaries: Sequence[dict[str, Any]], title: str, header: str, im
 
     parts += [figure(i) for i in images[:1]]
     parts += ["<h2>Results</h2>", _table(TABLE_COLUMNS, table_rows(summaries))]
+    methods = method_summaries(summaries) if methods is None else methods
+    if methods:
+        parts += ["<h2>Methods</h2>", f"<p>{inline_html(METHODS_NOTE)}</p>",
+                  _table(METHOD_COLUMNS, method_rows(methods))]
     if images[1:]:
         parts += ["<h2>Frames</h2>", *(figure(i) for i in images[1:])]
     if videos:
@@ -269,6 +283,9 @@ def write_html_report(folder: str | os.PathLike, title: str | None = None, heade
     summaries = data.get("conditions") if isinstance(data, dict) else None
     if not isinstance(summaries, list):
         raise ValueError(f"{results} has no 'conditions' list; it is not a goggles-gym results.json")
+    methods = data.get("methods")  # results.json from before the methods table: made from the conditions
+    if methods is not None and not isinstance(methods, list):
+        raise ValueError(f"{results}: 'methods' is not a list; evaluate again to rewrite it")
     parts = read_markdown_report(folder / "report.md")
     seeds = data.get("seeds") or []
     intro = ("The first evaluation episode" + (f" (seed {seeds[0]})" if seeds else "") + " of each condition: "
@@ -278,5 +295,6 @@ def write_html_report(folder: str | os.PathLike, title: str | None = None, heade
                        header if header is not None else parts.header, images,
                        _videos(folder, summaries, parts.videos),
                        provenance=parts.provenance, links=[n for n in LINKED_FILES if (folder / n).is_file()],
-                       videos_intro=intro, image_sizes={n: s for n in images if (s := _shown_size(folder / n, n))})
+                       videos_intro=intro, image_sizes={n: s for n in images if (s := _shown_size(folder / n, n))},
+                       methods=methods)
     return atomic_write_text(folder / "report.html", page)

@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from goggles_gym.report.tables import TABLE_COLUMNS, table_rows
+from goggles_gym.report.tables import (
+    METHOD_COLUMNS,
+    METHODS_NOTE,
+    TABLE_COLUMNS,
+    method_rows,
+    method_summaries,
+    table_rows,
+)
 
 #: The heading of the provenance section that the pipeline appends to report.md.
 PROVENANCE_HEADING = "## How this run was made"
@@ -22,16 +29,23 @@ def markdown_report(summaries: Sequence[dict[str, Any]], title: str, header: str
                     videos: Sequence[str]) -> str:
     """``report.md``: the chart (``images[0]``) first, how it was made, the table (a goggles method's
     success is its mean over translator seeds, each seed's beside it, with the paired tests), the
-    other images (frame strips) and links to the videos."""
+    methods table (when there are goggles), the other images (frame strips) and links to the videos."""
     lines = [f"# {title}", ""]
     lines += [f"![{Path(i).stem}]({i})" for i in images[:1]]
-    lines += ["", header, "", "| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
-    lines += ["| " + " | ".join(row) + " |" for row in table_rows(summaries)]
-    lines.append("")
+    lines += ["", header, "", *_pipe_table(TABLE_COLUMNS, table_rows(summaries)), ""]
+    methods = method_summaries(summaries)
+    if methods:
+        lines += ["## Methods", "", METHODS_NOTE, "", *_pipe_table(METHOD_COLUMNS, method_rows(methods)), ""]
     lines += [f"![{Path(i).stem}]({i})" for i in images[1:]]
     lines.append("")
     lines += [f"- video: [{Path(v).name}]({v})" for v in videos]
     return "\n".join(lines) + "\n"
+
+
+def _pipe_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A markdown pipe table: the header, the rule, one line a row."""
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(r) + " |" for r in rows)]
 
 
 @dataclasses.dataclass

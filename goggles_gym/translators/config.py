@@ -85,6 +85,13 @@ class TranslatorTrainConfig:
     one-sided methods, which have no F). ``policy`` is KL(pi(.|sim) || pi(.|translation)) and
     ``policy_value`` the squared difference of the value estimates (a DQN's: of its Q-values, its
     policy being their softmax), both weighted ``lambda_policy``; gradients reach G only.
+
+    Under ``torchrun --nproc_per_node N`` (:mod:`goggles_gym.common.distributed`) the same options
+    train with DistributedDataParallel: ``batch_size`` stays the global batch (each process takes
+    ``batch_size / N`` rows of it and the gradients are averaged), so ``lr`` and every weight keep
+    their meaning and an N-process update is, up to float rounding, a 1-process update of the same
+    batch for the losses that are means over frames (:func:`goggles_gym.translators.training.train_translator`
+    says what differs).
     """
 
     real: str = arg("", "real frame collection (folder); rcan: optional, only to refuse pairs in its look")
@@ -109,7 +116,9 @@ class TranslatorTrainConfig:
     semantic: bool | None = arg(None, "semantic consistency loss on/off [default: on for vr-goggles]")
     shift: bool | None = arg(None, "shift loss on/off [default: on for vr-goggles]")
     iterations: int = arg(1500, "generator updates")
-    batch_size: int = arg(8, "frames per domain per update")
+    batch_size: int = arg(8, "frames per domain per update: the global batch, over all processes (under torchrun "
+                          "each of N processes takes batch_size / N of it, so give a multiple of N; the learning "
+                          "rate needs no scaling with N)")
     lr: float = arg(2e-4, "Adam learning rate")
     beta1: float = arg(0.5, "Adam beta1")
     decay_start: float = arg(0.5, "fraction of iterations after which the lr decays linearly to 0")
@@ -172,6 +181,8 @@ class TranslatorTrainConfig:
     flip: bool = arg(True, "random horizontal flips of training frames")
     seed: int = arg(0, "seed of sampling, initialisation and shifts")
     device: str = arg("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:N")
+    dist_backend: str = arg("auto", "torch.distributed backend under torchrun: auto (gloo on the CPU, NCCL on CUDA), "
+                            "gloo or nccl; a plain run starts none", choices=("auto", "gloo", "nccl"))
     log_every: int = arg(50, "TensorBoard scalars every N iterations")
     image_every: int = arg(500, "TensorBoard image grids (real | translated | cycled) every N iterations")
     checkpoint_every: int = arg(250, "checkpoint (and translator file) every N iterations")

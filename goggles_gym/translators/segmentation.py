@@ -3,6 +3,11 @@ sim frames) and the sim reader (reads the goggles' sim-look outputs), trained on
 
 Also the evaluation's segmentation net (``train_segnet`` without jitter), and the file format
 all of them are saved in.
+
+Under torchrun they train with DistributedDataParallel like the translators: the batch (32) is the
+global one, each rank takes its rows of it; each rank jitters its own rows from its own stream (rank
+0 keeps the 1-process stream); batch norm normalises with each rank's rows (no SyncBatchNorm) and its
+running statistics are averaged over the ranks at the end, so every rank returns the same net.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm.auto import tqdm
 
+from goggles_gym.common import distributed
 from goggles_gym.common.device import resolve_device
 from goggles_gym.common.files import atomic_write
 from goggles_gym.envs.scene import CLASSES
@@ -64,23 +70,38 @@ def train_segnet(sim: FrameCollection, iterations: int, seed: int, device: torch
 
     With ``average_from`` the net returned holds the average of its weights every ``average_every``
     updates from that update on (stochastic weight averaging, torch's ``AveragedModel``), with batch
-    norm statistics recomputed for the averaged weights on training batches; ``net.notes`` says so."""
+    norm statistics recomputed for the averaged weights on training batches; ``net.notes`` says so.
+
+    Under torchrun (see the module's docstring) ``batch_size`` is the global batch and every rank
+    returns the same weights."""
     if sim.labels is None:
         raise FrameCollectionError("the sim collection has no label maps; collect it with --domain sim "
                                    "(labels are needed for the semantic loss and for segmentation mIoU)")
+    with distributed.session(device) as dist:  # inside a translator's training: its process group
+        return _train_segnet(sim, iterations, seed, dist, batch_size, progress, augment, class_weights,
+                             average_from, average_every)
+
+
+def _train_segnet(sim: FrameCollection, iterations: int, seed: int, dist: distributed.Dist, batch_size: int,
+                  progress: bool, augment: bool, class_weights: torch.Tensor | None, average_from: int | None,
+                  average_every: int) -> SegNet:
+    device = dist.device
     torch.manual_seed(seed)
     net = SegNet(n_classes=len(CLASSES)).to(device)
+    trained = distributed.wrap(net, dist)  # net itself in a plain run
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    batches = Batches(sim, batch_size, True, np.random.default_rng(seed), device, with_labels=True)
-    jitter = torch.Generator().manual_seed(seed)
+    batches = Batches(sim, batch_size, True, np.random.default_rng(seed), device, with_labels=True,
+                      shard=(dist.rank, dist.world_size))
+    jitter = torch.Generator().manual_seed(distributed.rank_seed(seed, dist.rank))
     weights = None if class_weights is None else class_weights.to(device)
     averaged = None if average_from is None else AveragedModel(net)
     net.train()
-    for i in tqdm(range(1, iterations + 1), desc="segmentation net", disable=not progress, leave=False):
+    for i in tqdm(range(1, iterations + 1), desc="segmentation net", disable=not progress or not dist.is_main,
+                  leave=False):
         x, y = batches.next()
         if augment:
             x = photometric_jitter(x, jitter)
-        loss = F.cross_entropy(net(x), y, weight=weights)
+        loss = F.cross_entropy(trained(x), y, weight=weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -92,6 +113,7 @@ def train_segnet(sim: FrameCollection, iterations: int, seed: int, device: torch
         net.load_state_dict(averaged.module.state_dict())
         net.notes = {"weights_averaged": {"from": average_from, "to": iterations, "every": average_every,
                                           "count": int(averaged.n_averaged)}}
+    distributed.average_buffers(net, dist)  # each rank's running statistics are of its own rows
     return net.eval()
 
 

@@ -44,6 +44,7 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
+from goggles_gym.common import distributed
 from goggles_gym.common.cli import flag, one_line
 from goggles_gym.common.device import resolve_device
 from goggles_gym.common.files import atomic_write, atomic_write_text
@@ -120,6 +121,8 @@ class TranslatorResult:
     iterations: int
     wall_time_s: float
     losses: dict[str, float] = field(default_factory=dict)
+    rank: int = 0
+    world_size: int = 1
 
 
 @dataclass
@@ -320,12 +323,19 @@ class TranslatorTrainer:
     and fastcut ``G``, ``D_sim`` and ``patch_heads``, which the generator optimiser trains with ``G``).
     ``config.init_from`` (unless resuming) loads ``G``'s weights from that translator file.
     ``policy`` is the frozen policy of ``config.policy_consistency`` (loaded from it when not given).
+
+    Under a process group (``dist``, see :mod:`goggles_gym.common.distributed`) every trained
+    network (and the adapted judge) is wrapped in DistributedDataParallel, which reads like the
+    network itself. The random streams of per-update choices (batches, shifts, PatchNCE locations,
+    the flip-equivariance coin, the image pools' coins) are seeded alike on every rank, so all ranks
+    make the same choices; the judge's photometric jitter is per frame, so each rank draws its own.
     """
 
     def __init__(self, config: TranslatorTrainConfig, device: torch.device, seg: SegNet | None,
                  class_weights: torch.Tensor | None = None, sim_reader: SegNet | None = None,
-                 policy: PolicyConsistency | None = None) -> None:
+                 policy: PolicyConsistency | None = None, dist: distributed.Dist | None = None) -> None:
         c = self.config = config
+        self.dist = dist = dist or distributed.current(device)
         self.families = loss_families(c)
         needed = {"G"}.union(*(LOSS_FAMILIES[n].nets for n in self.families))
         self.inputs = {LOSS_FAMILIES[n].inputs for n in self.families}
@@ -346,10 +356,15 @@ class TranslatorTrainer:
         self.nets = tuple(n for n in NETS if n in needed)
         if c.init_from and not c.resume:
             self.G.load_state_dict(check_init_from(c.init_from, c)["state_dict"])
+        for name in self.nets:  # DDP: rank 0's weights now, averaged gradients from here on
+            setattr(self, name, distributed.wrap(getattr(self, name), dist))
         self.seg = None if seg is None else seg.to(device)
         self.sim_reader = None if sim_reader is None else sim_reader.to(device).eval().requires_grad_(False)
         self.opt_seg = None
+        self.seg_trained = self.seg  # the adapted judge's updates go through DDP; its reads do not
         if seg is not None:
+            if c.adapt_segnet:
+                self.seg_trained = distributed.wrap(seg.requires_grad_(True), dist)
             seg.eval().requires_grad_(False)
             if c.adapt_segnet:
                 self.opt_seg = torch.optim.Adam(seg.parameters(), lr=1e-4)
@@ -372,7 +387,7 @@ class TranslatorTrainer:
         self.py_rng = random.Random(c.seed)
         self.pool_sim, self.pool_real = ImagePool(c.pool_size, self.py_rng), ImagePool(c.pool_size, self.py_rng)
         self.shift_rng = torch.Generator().manual_seed(c.seed)
-        self.jitter_rng = torch.Generator().manual_seed(c.seed + 1)
+        self.jitter_rng = torch.Generator().manual_seed(distributed.rank_seed(c.seed + 1, dist.rank))  # per rank
         self.data_rng = np.random.default_rng([c.seed, 0])  # batches; in the checkpoint, so a resume draws on
         self.nce_rng = torch.Generator().manual_seed(c.seed + 2)  # PatchNCE's patch locations
         self.policy = policy
@@ -418,13 +433,14 @@ class TranslatorTrainer:
         """One generator update (and one discriminator update, if a family is adversarial) with the
         config's loss families; ``pairs`` is a paired batch (input, labels or None, target). Returns
         every loss by name, ``G_total`` and, when the judge adapts, ``seg``."""
-        fw = self._forward(real, sim, sim_labels, pairs)
         for d in self.discriminators:
             d.requires_grad_(False)
-        losses = _merge(LOSS_FAMILIES[n].generator(self, fw) for n in self.families)
-        loss_G = sum(losses.values())
-        self.opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
+        with distributed.no_sync(*self.discriminators):  # frozen here: no gradients of theirs to average
+            fw = self._forward(real, sim, sim_labels, pairs)
+            losses = _merge(LOSS_FAMILIES[n].generator(self, fw) for n in self.families)
+            loss_G = sum(losses.values())
+            self.opt_G.zero_grad(set_to_none=True)
+            loss_G.backward()
         self.opt_G.step()
 
         d_losses: Terms = {}
@@ -461,17 +477,20 @@ class TranslatorTrainer:
         x = torch.cat([sim[:k], fake_real[:k]])
         if self.config.seg_augment:
             x = photometric_jitter(x, self.jitter_rng)
-        loss = F.cross_entropy(self.seg(x), torch.cat([labels[:k], labels[:k]]), weight=self.class_weights)
+        loss = F.cross_entropy(self.seg_trained(x), torch.cat([labels[:k], labels[:k]]), weight=self.class_weights)
         self.opt_seg.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_seg.step()
+        distributed.average_buffers(self.seg, self.dist)  # the ranks read it with the same statistics
         self.seg.eval().requires_grad_(False)
         return loss.item()
 
     def state(self) -> dict[str, Any]:
-        """Everything needed to resume (networks, optimisers, schedulers, image pools, RNG states)."""
+        """Everything needed to resume (networks, optimisers, schedulers, image pools, RNG states):
+        rank 0's, with the world size and global batch it trained with (any world size resumes it)."""
         return {
             "format": "goggles-gym-translator-checkpoint", "iteration": self.iteration,
+            "world_size": self.dist.world_size, "global_batch": self.config.batch_size, "lr": self.config.lr,
             "nets": {n: getattr(self, n).state_dict() for n in self.nets},
             "opt_G": self.opt_G.state_dict(), "opt_D": None if self.opt_D is None else self.opt_D.state_dict(),
             "sched": [s.state_dict() for s in self.sched], "py_rng": self.py_rng.getstate(),
@@ -485,7 +504,11 @@ class TranslatorTrainer:
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Inverse of :meth:`state` (checkpoints from before image pools and data RNG states were
-        saved resume with empty pools and batches drawn from ``[seed, iteration]``)."""
+        saved resume with empty pools and batches drawn from ``[seed, iteration]``).
+
+        Every rank loads rank 0's states, whatever the world size that wrote them: the shared
+        streams go on as one; each rank's image pools start from rank 0's pools; a rank ``r > 0``
+        seeds its own jitter stream from (seed, r, iteration), as it was not saved."""
         if set(state["nets"]) != set(self.nets):
             raise ValueError(f"the checkpoint holds networks {', '.join(state['nets'])} but --method "
                              f"{self.config.method} with these options trains {', '.join(self.nets)}: resume with "
@@ -499,8 +522,11 @@ class TranslatorTrainer:
             s.load_state_dict(sd)
         self.py_rng.setstate(state["py_rng"])
         self.shift_rng.set_state(state["shift_rng"].cpu())  # RNG states are CPU tensors, whatever the device
-        if "jitter_rng" in state:
+        if "jitter_rng" in state and self.dist.rank == 0:
             self.jitter_rng.set_state(state["jitter_rng"].cpu())
+        elif self.dist.rank > 0:
+            self.jitter_rng.manual_seed(distributed.rank_seed(self.config.seed + 1, self.dist.rank,
+                                                              int(state["iteration"])))
         if "nce_rng" in state:
             self.nce_rng.set_state(state["nce_rng"].cpu())
         torch.set_rng_state(state["torch_rng"].cpu())
@@ -534,15 +560,16 @@ def _grid(*columns: torch.Tensor, n: int = 4) -> torch.Tensor:
 
 
 def _given_saved_or_trained(given: str | None, saved: Path, device: torch.device,
-                            train: Callable[[], SegNet]) -> SegNet:
+                            train: Callable[[], SegNet], dist: distributed.Dist = distributed.SINGLE) -> SegNet:
     """A segmentation net from the file the user gave, else the run folder's copy (a resumed
-    run), else trained now and saved there."""
+    run), else trained now (on every rank, under torchrun) and saved there by rank 0."""
     if given:
         return load_segnet(given, device)
-    if saved.is_file():
+    if distributed.broadcast_object(saved.is_file(), dist):  # every rank takes rank 0's branch
         return load_segnet(saved, device)
     net = train()
-    save_segnet(saved, net)
+    if dist.is_main:
+        save_segnet(saved, net)
     return net
 
 
@@ -651,8 +678,33 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     Unpaired methods read ``real`` and ``sim`` (and ``pairs`` to keep the paired loss while
     fine-tuning); ``rcan`` reads ``pairs`` alone (``real``, if given, only for label safety).
     Every input is checked before any network is trained.
+
+    Under ``torchrun --nproc_per_node N`` each of the N processes trains on its own device (gloo on
+    the CPU, NCCL with one GPU per process) with DistributedDataParallel: ``batch_size`` is the
+    global batch, drawn from one stream on every rank, of which rank ``r`` takes rows
+    ``r * B / N`` to ``(r + 1) * B / N``; gradients are averaged, so the weights stay identical on
+    every rank (checked at the end). Rank 0 alone writes config.json, TensorBoard (losses averaged
+    over the ranks), checkpoints and the translator file; the others wait for it at the end. A
+    checkpoint resumes with any number of processes (it holds the global step and rank 0's states).
+
+    Identical whatever the number of processes: the initial weights, the sequence of global
+    batches (indices and flips, also across a resume with another N) and the per-update random
+    choices (shifts, PatchNCE locations, the flip-equivariance coin). An update equals a 1-process
+    update of the same global batch up to float rounding (the all-reduce sums in another order) for
+    the losses that are means over equally many frames per rank: adversarial, cycle, identity,
+    shift, paired L1, PatchNCE, policy. Not identical: the image pools (each rank keeps its own rows'
+    fakes, so once a pool is full the discriminators see other old fakes), the semantic loss (a
+    cross-entropy averaged over each rank's confident, class-weighted pixels, not the batch's), the
+    adapted judge (its batch norm normalises each rank's rows, its update takes the first half of
+    each rank's rows, its jitter comes from per-rank streams) and, after a resume, ranks ``r > 0``'s
+    jitter streams. Float rounding makes long runs drift apart, as a GAN amplifies any difference.
     """
     c = config
+    with distributed.session(resolve_device(c.device), c.dist_backend) as dist:
+        return _train_translator(c, dist)
+
+
+def _train_translator(c: TranslatorTrainConfig, dist: distributed.Dist) -> TranslatorResult:
     rcan = c.method == "rcan"
     if rcan and not c.pairs:
         raise ValueError("--method rcan trains on a paired sim collection: give --pairs DIR "
@@ -660,7 +712,11 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     if not rcan and (not c.real or not c.sim):
         raise ValueError("--real and --sim frame collections are required (python -m goggles_gym.collect makes them)")
     run = Path(c.out)
-    device = resolve_device(c.device)
+    device = dist.device  # this rank's (cuda:LOCAL_RANK under torchrun)
+    if c.batch_size % dist.world_size:
+        raise ValueError(f"--batch-size {c.batch_size} is the global batch (frames per domain per update over all "
+                         f"{dist.world_size} processes): give a multiple of {dist.world_size}, e.g. --batch-size "
+                         f"{dist.world_size * max(1, c.batch_size // dist.world_size)}")
     real = sim = pairs = None
     if rcan:
         if c.real and not Path(c.real).exists():
@@ -696,15 +752,16 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     seg = sim_reader = None
     if c.semantic:
         seg = _given_saved_or_trained(c.segnet, run / SEGNET, device, lambda: train_judge(
-            read_collection(c.judge_frames) if c.judge_frames else sim, c, device))
+            read_collection(c.judge_frames) if c.judge_frames else sim, c, device), dist)
     if (c.semantic or rcan) and c.sim_reader:  # rcan: the sim reader learns from the pairs' sim renders
         reader_frames = FrameCollection(pairs.target, pairs.labels, pairs.manifest) if rcan else sim
         sim_reader = _given_saved_or_trained(c.sim_reader_segnet, run / SEGNET_SIM, device,
-                                             lambda: train_sim_reader(reader_frames, c, device))
+                                             lambda: train_sim_reader(reader_frames, c, device), dist)
     weights = None
     if (c.semantic or c.rcan_semantic) and c.class_balance:
         weights = median_frequency_weights(torch.from_numpy((pairs if rcan else sim).labels), len(CLASSES))
-    trainer = TranslatorTrainer(c, device, seg, weights, sim_reader, policy)
+    trainer = TranslatorTrainer(c, device, seg, weights, sim_reader, policy, dist=dist)
+    resumed_from = None
     if c.resume:
         try:
             state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)  # load_state moves to device
@@ -719,14 +776,18 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
             raise ValueError(f"{run / CHECKPOINT}: {exc}") from None
         except RuntimeError as exc:  # load_state_dict's size mismatch: another width or depth
             raise ValueError(_architecture_mismatch(run, c, exc)) from None
+        resumed_from = {"iteration": trainer.iteration, "world_size": int(state.get("world_size", 1))}
+    # training wall time of the earlier processes of this run (None: a checkpoint from before it was kept)
+    wall_before = state.get("train_wall_s") if c.resume else 0.0
     unpaired = "unpaired" in trainer.inputs
     real_batches = sim_batches = pair_batches = None
+    shard = (dist.rank, dist.world_size)  # every rank draws the global batch and keeps its rows
     if unpaired:
-        real_batches = Batches(real, c.batch_size, c.flip, trainer.data_rng, device)
-        sim_batches = Batches(sim, c.batch_size, c.flip, trainer.data_rng, device, with_labels=c.semantic)
+        real_batches = Batches(real, c.batch_size, c.flip, trainer.data_rng, device, shard=shard)
+        sim_batches = Batches(sim, c.batch_size, c.flip, trainer.data_rng, device, with_labels=c.semantic, shard=shard)
     if "pairs" in trainer.inputs:
         pair_batches = Batches(pairs, c.batch_size, c.flip, trainer.data_rng, device, with_labels=c.rcan_semantic,
-                               with_target=True)
+                               with_target=True, shard=shard)
     meta = {"real": c.real, "sim": c.sim, "real_look": real_manifest.get("look"),
             "sim_look": None if sim is None else sim.manifest.get("look"), "variant": c.variant,
             "losses": list(trainer.families), "pairs": c.pairs,
@@ -736,20 +797,29 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
         meta["init_from_method"] = init.get("method")
     elif c.init_from and (run / "config.json").is_file():  # a resumed run keeps what it recorded at the start
         meta["init_from_method"] = json.loads((run / "config.json").read_text(encoding="utf-8")).get("init_from_method")
-    meta["device"] = str(device)  # the device actually used (``--device auto`` says which)
-    atomic_write_text(run / "config.json", json.dumps({**c.to_dict(), **meta}, indent=2))
-    writer = SummaryWriter(str(run / "tb"))
+    meta["device"] = str(device)  # the device actually used (``--device auto`` says which; rank 0's)
+    meta.update(world_size=dist.world_size, global_batch=c.batch_size, per_rank_batch=c.batch_size // dist.world_size,
+                lr=c.lr, dist_backend=dist.backend)
+    if resumed_from is not None:
+        meta["resumed_from"] = resumed_from
+    main = dist.is_main  # rank 0 alone writes files, logs and the progress bar
+    if main:
+        atomic_write_text(run / "config.json", json.dumps({**c.to_dict(), **meta}, indent=2))
+    writer = SummaryWriter(str(run / "tb")) if main else None
 
     def save(final: bool = False) -> Path:
-        atomic_write(run / CHECKPOINT, lambda tmp: torch.save(trainer.state(), tmp))
+        wall = None if wall_before is None else wall_before + time.perf_counter() - start  # across resumes
+        atomic_write(run / CHECKPOINT, lambda tmp: torch.save({**trainer.state(), "train_wall_s": wall}, tmp))
         if trainer.opt_seg is not None:
             save_segnet(run / SEGNET_ADAPTED, trainer.seg)
         return save_translator(run / TRANSLATOR, trainer.G, method=c.variant, image_size=size,
                                config={**c.to_dict(), "device": str(device)},
-                               extra={**meta, "iterations": trainer.iteration, "final": final}, sim2real=trainer.F)
+                               extra={**meta, "iterations": trainer.iteration, "final": final,
+                                      "train_wall_s": wall}, sim2real=trainer.F)
 
     start = time.perf_counter()
-    bar = tqdm(total=c.iterations, initial=trainer.iteration, desc=f"training {c.variant}", disable=not c.progress_bar)
+    bar = tqdm(total=c.iterations, initial=trainer.iteration, desc=f"training {c.variant}",
+               disable=not (c.progress_bar and main))
     try:  # the writer and the bar are closed on every path, a failed update included
         for net in (*trainer.generators, *trainer.discriminators):
             net.train()
@@ -765,27 +835,36 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
             it = trainer.iteration
             bar.update()
             if it % c.log_every == 0 or it == c.iterations:
-                for k, v in losses.items():
-                    writer.add_scalar(f"loss/{k}", v, it)
-                writer.add_scalar("lr", trainer.sched[0].get_last_lr()[0], it)
+                losses = distributed.mean_over_ranks(losses, dist)  # every rank, the same iterations
+                if writer is not None:
+                    for k, v in losses.items():
+                        writer.add_scalar(f"loss/{k}", v, it)
+                    writer.add_scalar("lr", trainer.sched[0].get_last_lr()[0], it)
                 d_total = sum(v for k, v in losses.items() if k.startswith("D_"))
                 bar.set_postfix(G=f"{losses['G_total']:.2f}", D=f"{d_total:.2f}")
-            if it % c.image_every == 0 or it == c.iterations:
+            if writer is not None and (it % c.image_every == 0 or it == c.iterations):
+                G, F_ = distributed.unwrap(trainer.G), trainer.F and distributed.unwrap(trainer.F)  # rank 0 alone
                 with torch.no_grad():
-                    if unpaired and trainer.F is None:  # one-sided: real | G(real), sim | G(sim)
-                        writer.add_image("real_to_sim", _grid(x_real, trainer.G(x_real)), it)
-                        writer.add_image("sim_to_sim", _grid(x_sim, trainer.G(x_sim)), it)
+                    if unpaired and F_ is None:  # one-sided: real | G(real), sim | G(sim)
+                        writer.add_image("real_to_sim", _grid(x_real, G(x_real)), it)
+                        writer.add_image("sim_to_sim", _grid(x_sim, G(x_sim)), it)
                     elif unpaired:
-                        fake = trainer.G(x_real)
-                        writer.add_image("real_to_sim", _grid(x_real, fake, trainer.F(fake)), it)
-                        fake_r = trainer.F(x_sim)
-                        writer.add_image("sim_to_real", _grid(x_sim, fake_r, trainer.G(fake_r)), it)
+                        fake = G(x_real)
+                        writer.add_image("real_to_sim", _grid(x_real, fake, F_(fake)), it)
+                        fake_r = F_(x_sim)
+                        writer.add_image("sim_to_real", _grid(x_sim, fake_r, G(fake_r)), it)
                     if pair is not None:  # input | G(input) | sim render
-                        writer.add_image("pairs", _grid(pair[0], trainer.G(pair[0]), pair[2]), it)
-            if it % c.checkpoint_every == 0 and it < c.iterations:
+                        writer.add_image("pairs", _grid(pair[0], G(pair[0]), pair[2]), it)
+            if main and it % c.checkpoint_every == 0 and it < c.iterations:
                 save()
-        path = save(final=True)
+        frozen_or_adapted = {"judge": trainer.seg, "sim_reader": trainer.sim_reader}
+        distributed.check_identical({**{n: getattr(trainer, n) for n in trainer.nets},
+                                     **{k: v for k, v in frozen_or_adapted.items() if v is not None}}, dist)
+        path = save(final=True) if main else run / TRANSLATOR
+        distributed.barrier(dist)  # no rank returns before rank 0 has written the translator file
     finally:
         bar.close()
-        writer.close()
-    return TranslatorResult(run, path, trainer.iteration, time.perf_counter() - start, losses)
+        if writer is not None:
+            writer.close()
+    return TranslatorResult(run, path, trainer.iteration, time.perf_counter() - start, losses, dist.rank,
+                            dist.world_size)
