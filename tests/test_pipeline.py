@@ -293,3 +293,21 @@ def test_a_run_folder_older_than_an_option_resumes_at_its_default(tmp_path):
     assert state.data["stages"]["policy"]["wall_time_s"] == 1.0
     with pytest.raises(ValueError, match="other settings.*peers"):  # not at its default: another run
         RunState(tmp_path, "custom", {**now, "peers": True}, {}, defaults=defaults).load(start_over=False)
+
+
+def test_gpu_preset_builds_every_stage_on_the_cpu_at_tiny_sizes(tmp_path):
+    """paper-gpu is the CPU-tested preset a GPU would run: every stage's config builds, and with the
+    device and sizes overridden it passes the config check (its CUDA path needs a GPU)."""
+    preset = load_pipeline_preset("paper-gpu")
+    assert preset["device"] == "cuda" and preset["translator_seeds"] == 3
+    config = PipelineConfig(**{**preset, "out": str(tmp_path), "device": "cpu", "image_size": 16, "frames": 4})
+    from goggles_gym.pipeline.config import check_config
+
+    check_config(config)
+    plan = SeedPlan(0)
+    names = list(stage_configs.variants(config))
+    assert {"cyclegan", "vr-goggles", "cyclegan+semantic", "cyclegan+shift", "cut", "fastcut", "vr-goggles+policy",
+            "cyclegan+pretrain", "vr-goggles+pretrain"} == set(names)
+    assert "pairs" in stage_configs.collections(config, plan)
+    evaluation = stage_configs.evaluate_config(config, plan, tmp_path, "evaluation")
+    assert len(evaluation.cyclegan) == 3 and evaluation.dr_policy
