@@ -15,7 +15,6 @@ from goggles_gym.envs.scene import CLASSES, Pose2D, Scene, SceneConfig
 
 FORWARD, TURN_LEFT, TURN_RIGHT = 0, 1, 2
 ACTION_NAMES = ("forward", "turn_left", "turn_right")
-_PLAIN_INTS = (int, np.int64)  # action types checked without the action space (the common ones)
 
 
 def check_image_size(image_size: int | tuple[int, int]) -> tuple[int, int]:
@@ -155,7 +154,7 @@ class ChairNav(gym.Env):
         """Move or turn, then render; see the class docstring for reward and termination."""
         if self.pose is None:
             raise RuntimeError("call reset() before step()")
-        if (type(action) not in _PLAIN_INTS or not 0 <= action <= 2) and not self.action_space.contains(action):
+        if not self.action_space.contains(action):
             raise ValueError(f"action must be 0 (forward), 1 (turn left) or 2 (turn right), got {action!r}")
         action = int(action)
         pose = self.pose
