@@ -53,7 +53,7 @@ def policy_parser(preset: dict[str, Any] | None = None, preset_name: str = "ppo"
 
 def policy_main(argv: Sequence[str] | None = None) -> None:
     """Parse flags, train, and print the held-out success rate, steps and wall time."""
-    from goggles_gym.policies.training import train_policy
+    from goggles_gym.policies import train_policy
 
     pre = ArgumentParser(prog=f"{program()} train policy", add_help=False)
     pre.add_argument("--preset")

@@ -122,6 +122,25 @@ def test_until_stops_after_a_stage_and_the_next_run_goes_on(tmp_path, capsys):
     assert "--until" in capsys.readouterr().err
 
 
+def test_dr_policy_distilled_from_the_sim_policy(tmp_path):
+    """--dr-method distill: the DR stage reads the sim policy (its teacher) and writes an ordinary
+    policy of randomized looks, which the evaluation runs as the DR rows."""
+    from goggles_gym.policies import load_policy
+
+    config = tiny(tmp_path, ablations=False, dr_method="distill", dr_timesteps=24, judge_look="sim",
+                  policy_eval_freq=8, validation_episodes=0)
+    dr = stage_configs.policy_config(config, SeedPlan(0), tmp_path, "dr_policy")
+    assert dr.teacher == str(tmp_path / "policy") and dr.look == "randomized"
+    assert stage_configs.policy_config(tiny(tmp_path), SeedPlan(0), tmp_path, "dr_policy").teacher == ""
+    Pipeline(config, "tiny", until="dr_policy").run_all()
+    student = load_policy(tmp_path / "policy_dr")
+    assert student.settings.look == "randomized"
+    assert student.settings.kwargs == load_policy(tmp_path / "policy").settings.kwargs
+    summary = json.loads((tmp_path / "policy_dr" / "summary.json").read_text())
+    assert summary["method"] == "distill" and summary["teacher"].startswith(str(tmp_path / "policy"))
+    assert "success_own_look" in summary["rounds"][-1]
+
+
 def test_canonicalizer_stage_and_the_pretrained_rows(tmp_path):
     config = tiny(tmp_path / "a", ablations=False, dr_timesteps=0, judge_look="sim", validation_episodes=0,
                   canonicalizer_iterations=2, pair_frames=12)
@@ -161,7 +180,7 @@ def test_judge_look_sim_keeps_the_sim_collection(tmp_path):
 def test_bad_settings_fail_before_anything_is_written(tmp_path, capsys):
     for flags, words in ((["--image-size", "30"], "image_size"), (["--look", str(tmp_path / "nope.yaml")], "nope"),
                          (["--translator-seeds", "0"], "translator-seeds"), (["--seed", "-1"], "--seed"),
-                         (["--judge-look", "real"], "judge-look")):
+                         (["--judge-look", "real"], "judge-look"), (["--dr-method", "bc"], "--dr-method 'bc'")):
         out = tmp_path / "run"
         assert main(["--out", str(out), "--no-progress-bar", *flags]) == 2
         assert words in capsys.readouterr().err
@@ -242,7 +261,7 @@ def test_presets_and_bad_names():
 def test_force_follows_the_declared_reads():
     from goggles_gym.pipeline.stages import STAGES, to_redo
 
-    assert to_redo(STAGES, ["policy"]) == {"policy", "policy_translators", "validate", "evaluate"}
+    assert to_redo(STAGES, ["policy"]) == {"policy", "dr_policy", "policy_translators", "validate", "evaluate"}
     assert to_redo(STAGES, ["frames"]) == {"frames", "segnet", "canonicalizer", "translators", "policy_translators",
                                            "validate", "evaluate"}
     assert to_redo(STAGES, ["evaluate"]) == {"evaluate"}

@@ -78,7 +78,10 @@ def policy_config(c: PipelineConfig, plan: SeedPlan, run: Path, stage: str) -> P
                                 "checkpoint_freq": max(timesteps // 5, 1000), "final_eval_episodes": 0,
                                 "progress_bar": c.progress_bar,
                                 "env": {**preset.get("env", {}), **c.env, "image_size": c.image_size},
-                                "hyperparams": hp})
+                                "hyperparams": hp,
+                                # DAgger from the sim policy (policies/distill.py) instead of PPO
+                                "teacher": str(run / "policy") if stage == "dr_policy" and c.dr_method == "distill"
+                                else ""})
 
 
 def collections(c: PipelineConfig, plan: SeedPlan) -> dict[str, CollectionSpec]:

@@ -2,7 +2,8 @@
 ``done()`` (its outputs are there) and ``run()``; what ``--force`` redoes follows from ``reads``.
 
   policy       PPO in the sim look                          policy/model.zip, summary.json
-  dr_policy    the same, in randomized looks (DR baseline)   policy_dr/...
+  dr_policy    randomized looks (DR baseline): PPO, or      policy_dr/...
+               DAgger from the sim policy (--dr-method distill)
   frames       unpaired sim, real and sim_eval collections  frames/{sim,real,sim_eval,judge,pairs}/manifest.json
                (judge: randomized looks, labelled; pairs: randomized -> sim renders of the same pose)
                (and judge: the simulator in randomized looks)
@@ -82,7 +83,8 @@ class PolicyStage(Stage):
         return configs.policy_config(self.ctx.config, self.ctx.plan, self.ctx.run, self.name)
 
     def run(self, redo: bool) -> None:
-        from goggles_gym.policies.training import latest_checkpoint, train_policy
+        from goggles_gym.policies import train_policy
+        from goggles_gym.policies.training import latest_checkpoint
 
         config = self.config()
         if redo and Path(config.out).exists():
@@ -91,9 +93,11 @@ class PolicyStage(Stage):
 
 
 class DRPolicyStage(PolicyStage):
-    """The domain-randomization baseline: the same policy trained in randomized looks."""
+    """The domain-randomization baseline: a policy trained in randomized looks, by PPO or distilled
+    from the sim policy (``--dr-method distill``: the sim policy is its teacher, hence ``reads``)."""
 
     name = "dr_policy"
+    reads = ("policy",)
 
     def enabled(self) -> bool:
         return self.ctx.config.dr_timesteps > 0
@@ -288,7 +292,7 @@ def to_redo(stages: Sequence[type[Stage]], force: Sequence[str]) -> set[str]:
     >>> sorted(to_redo(STAGES, ["segnet"]))
     ['evaluate', 'policy_translators', 'segnet', 'translators', 'validate']
     >>> sorted(to_redo(STAGES, ["policy"]))
-    ['evaluate', 'policy', 'policy_translators', 'validate']
+    ['dr_policy', 'evaluate', 'policy', 'policy_translators', 'validate']
     """
     names = [s.name for s in stages]
     for name in force:

@@ -8,7 +8,12 @@ __all__ = ["EnvSettings", "LoadedPolicy", "PolicyTrainConfig", "evaluate_policy_
 
 
 def train_policy(config: PolicyTrainConfig):  # noqa: ANN201 - re-exported lazily to keep imports light
-    """Train a policy; see :func:`goggles_gym.policies.training.train_policy`."""
+    """Train a policy by RL (:func:`goggles_gym.policies.training.train_policy`) or, with
+    ``config.teacher``, distil one (:func:`goggles_gym.policies.distill.distill_policy`)."""
+    if config.teacher:
+        from goggles_gym.policies.distill import distill_policy
+
+        return distill_policy(config)
     from goggles_gym.policies.training import train_policy as _train
 
     return _train(config)

@@ -33,6 +33,13 @@ class PolicyTrainConfig:
     checkpoint_freq: int = arg(20_000, "write a checkpoint every this many total steps")
     final_eval_episodes: int = arg(100, "held-out seeded episodes for the final success rate (0: skip)")
     progress_bar: bool = arg(True, "show a progress bar")
+    teacher: str = arg("", "a sim policy (run folder or zip) to distil into --look by DAgger on the simulator's "
+                       "pairs instead of RL: the student learns the teacher's action on the sim render of each "
+                       "pose it sees (policies/distill.py); --timesteps then counts the student's frames")
+    distill_rounds: int = arg(8, "DAgger rounds (collect timesteps/rounds frames, then train on all so far)")
+    distill_epochs: int = arg(3, "passes over the aggregated frames after each round")
+    distill_batch_size: int = arg(256, "minibatch of the student's updates")
+    distill_lr: float = arg(3e-4, "Adam learning rate of the student")
     env: dict[str, Any] = arg(help="ChairNav keyword arguments (image_size, max_steps, ...)", factory=dict,
                               flag=False)
     hyperparams: dict[str, Any] = arg(help="algorithm keyword arguments (policy, learning_rate, ...)",
@@ -41,7 +48,10 @@ class PolicyTrainConfig:
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise ValueError(f"--algo {self.algo!r}: unknown algorithm; use one of {', '.join(ALGOS)}")
-        check_at_least(self, 1, "timesteps", "n_envs", "checkpoint_freq")
+        check_at_least(self, 1, "timesteps", "n_envs", "checkpoint_freq", "distill_rounds", "distill_epochs",
+                       "distill_batch_size")
+        if not self.distill_lr > 0:
+            raise ValueError(f"--distill-lr must be > 0, got {self.distill_lr!r}")
         check_at_least(self, 0, "eval_freq", "final_eval_episodes", "seed")
         if self.eval_freq > 0:
             check_at_least(self, 1, "eval_episodes")
