@@ -1,5 +1,7 @@
 """CUT / FastCUT (PatchNCE) and policy consistency (RL-CycleGAN) in the one translator loop."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -128,7 +130,6 @@ def test_cut_and_fastcut_options_defaults_and_errors():
                         (dict(method="cut", lambda_nce=0.0), "--lambda-nce 0.0: must be above 0"),
                         (dict(method="cut", nce_temperature=0.0), "--nce-temperature 0.0"),
                         (dict(method="cut", nce_patches=0), "--nce-patches 0: must be at least 1"),
-                        (dict(method="rcan", policy_consistency="p"), "--policy-consistency is for the unpaired"),
                         (dict(method="cut", lambda_policy=0.0), "--lambda-policy 0.0: must be above 0")):
         with pytest.raises(ValueError, match=why.replace("(", r"\(")):
             TranslatorTrainConfig(**kwargs)
@@ -249,6 +250,30 @@ def test_policy_consistency_reads_a_dqn_through_its_q_values(tmp_path):
     kl, value = consistency(x, x)
     assert kl.item() == pytest.approx(0.0, abs=1e-6) and value.item() == 0.0
     assert sum(consistency(x, -x)).item() > 0
+
+
+def test_policy_consistency_on_the_simulators_pairs(tmp_path, policy):
+    """rcan (and any method given pairs) holds G(randomized render) to the policy's action on the
+    same pose's sim render: zero where G gives back the sim render, and it trains, saves and names it."""
+    pairs = collect_pairs(tmp_path / "pairs", 6, seed=5, env_kwargs={"image_size": 32}, progress=False)
+    cfg = TranslatorTrainConfig(method="rcan", pairs=str(pairs), policy_consistency=policy, **TINY)
+    assert training_mod.loss_families(cfg) == ("paired", "paired_policy") and cfg.variant == "rcan+policy"
+    assert "paired_policy" in training_mod.loss_families(TranslatorTrainConfig(
+        method="vr-goggles", pairs="p", policy_consistency=policy))
+    no_pairs = TranslatorTrainConfig(method="cut", policy_consistency="p")
+    assert "paired_policy" not in training_mod.loss_families(no_pairs)
+    trainer = training_mod.TranslatorTrainer(cfg, CPU, seg=None)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    same = training_mod.LOSS_FAMILIES["paired_policy"].generator(trainer, training_mod.Forward(
+        real=x, sim=x, pair_target=x, pair_out=x.clone()))
+    assert same["policy_pairs"].item() == pytest.approx(0.0, abs=1e-6)
+    assert same["policy_pairs_value"].item() == pytest.approx(0.0, abs=1e-8)
+    moved = training_mod.LOSS_FAMILIES["paired_policy"].generator(trainer, training_mod.Forward(
+        real=x, sim=x, pair_target=x, pair_out=-x))
+    assert moved["policy_pairs"].item() > 0
+    result = train_translator(dataclasses.replace(cfg, out=str(tmp_path / "rcan"), iterations=2))
+    assert {"paired", "policy_pairs", "policy_pairs_value"} <= set(result.losses)
+    assert translators.load(result.translator_path).method == "rcan+policy"
 
 
 @pytest.mark.parametrize("method", ["cyclegan", "cut"])

@@ -84,7 +84,10 @@ class TranslatorTrainConfig:
     translations whose right action is known: the round trip ``G(F(sim))`` (``G(sim)`` for the
     one-sided methods, which have no F). ``policy`` is KL(pi(.|sim) || pi(.|translation)) and
     ``policy_value`` the squared difference of the value estimates (a DQN's: of its Q-values, its
-    policy being their softmax), both weighted ``lambda_policy``; gradients reach G only.
+    policy being their softmax), both weighted ``lambda_policy``; gradients reach G only. With
+    pairs (rcan, or ``pairs`` while fine-tuning) the same pair of terms, ``policy_pairs`` and
+    ``policy_pairs_value``, holds ``G`` of a randomized render to the policy's action on the sim
+    render of the same pose.
 
     Under ``torchrun --nproc_per_node N`` (:mod:`goggles_gym.common.distributed`) the same options
     train with DistributedDataParallel: ``batch_size`` stays the global batch (each process takes
@@ -150,7 +153,8 @@ class TranslatorTrainConfig:
                                 "batch and compare its features mirrored back [default: on for fastcut]")
     policy_consistency: str = arg("", "a frozen sim policy (run folder or model zip) that must act on the translations "
                                   "G(F(sim)) (cut / fastcut: G(sim)) as on the sim frames (RL-CycleGAN); any unpaired "
-                                  "method; losses policy (KL) and policy_value")
+                                  "method; losses policy (KL) and policy_value; with pairs (rcan, --pairs) also "
+                                  "policy_pairs: G(randomized render) as on the same pose's sim render")
     lambda_policy: float = arg(1.0, "weight of the policy-consistency terms (the KL and the squared value difference)")
     segnet: str | None = arg(None, "a trained segnet.pt to use instead of training one on the sim labels")
     judge_frames: str = arg("", "labelled collection the judge learns from instead of --sim: frames of the simulator "
@@ -215,9 +219,9 @@ class TranslatorTrainConfig:
             raise ValueError("--rcan-semantic and --rcan-adversarial are options of --method rcan; "
                              f"{self.method} takes --semantic / --shift")
         self._check_contrastive()
-        if self.policy_consistency and self.method not in UNPAIRED_METHODS:
-            raise ValueError(f"--policy-consistency is for the unpaired methods ({', '.join(UNPAIRED_METHODS)}); "
-                             f"--method {self.method} has no sim frames to hold the policy's actions on")
+        if self.policy_consistency and self.method not in (*UNPAIRED_METHODS, "rcan"):  # pragma: no cover
+            raise ValueError(f"--policy-consistency is for the methods {', '.join(UNPAIRED_METHODS)} and rcan; "
+                             f"--method {self.method} has no frames to hold the policy's actions on")
         if not self.lambda_policy > 0:
             raise ValueError(f"--lambda-policy {self.lambda_policy}: must be above 0 (e.g. 1); to train without the "
                              "policy-consistency loss leave out --policy-consistency")

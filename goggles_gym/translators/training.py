@@ -23,7 +23,9 @@ named in TensorBoard under ``loss/``:
   canonicalizer with ``init_from``), so the generator keeps the content while it adapts;
 - ``policy`` and ``policy_value`` join any unpaired method given ``policy_consistency`` (after
   RL-CycleGAN): a frozen sim policy's KL and value difference between a sim frame and its round
-  trip ``G(F(sim))``, or ``G(sim)`` for the one-sided methods.
+  trip ``G(F(sim))``, or ``G(sim)`` for the one-sided methods; with pairs (rcan, or ``pairs`` when
+  fine-tuning) also ``policy_pairs`` and ``policy_pairs_value``, the same between a pair's sim render
+  and ``G`` of its randomized render: the task's own say in what the canonicalizer must keep.
 """
 
 from __future__ import annotations
@@ -234,6 +236,12 @@ def _paired(t: TranslatorTrainer, fw: Forward) -> Terms:
     return {"paired": t.config.lambda_paired * paired_loss(fw.pair_out, fw.pair_target)}
 
 
+def _paired_policy(t: TranslatorTrainer, fw: Forward) -> Terms:
+    kl, value = t.policy(fw.pair_target, fw.pair_out)  # the pair's sim render says the right action
+    w = t.config.lambda_policy
+    return {"policy_pairs": w * kl, "policy_pairs_value": w * value}
+
+
 def _paired_semantic(t: TranslatorTrainer, fw: Forward) -> Terms:
     if t.sim_reader is None or fw.pair_labels is None:
         raise ValueError("rcan's semantic loss needs a sim reader and the pairs' labels")
@@ -259,6 +267,9 @@ LOSS_FAMILIES: dict[str, LossFamily] = {
     "shift": LossFamily(("F",), "unpaired", lambda c: bool(c.shift), _shift),
     "paired": LossFamily((), "pairs", lambda c: c.method == "rcan" or bool(c.pairs), _paired),
     "paired_semantic": LossFamily((), "pairs", lambda c: c.rcan_semantic, _paired_semantic),
+    "paired_policy": LossFamily((), "pairs", lambda c: bool(c.policy_consistency) and (c.method == "rcan"
+                                                                                       or bool(c.pairs)),
+                                _paired_policy),
     "paired_adversarial": LossFamily(("D_sim",), "pairs", lambda c: c.rcan_adversarial, _g_paired_adversarial,
                                      _d_paired_adversarial),
     "adversarial_sim": LossFamily(("D_sim",), "unpaired", lambda c: True, _g_sim_adversarial, _d_sim_adversarial),
@@ -269,11 +280,11 @@ LOSS_FAMILIES: dict[str, LossFamily] = {
 
 #: Each method's loss families, in the order their terms are summed; :func:`loss_families` keeps the enabled ones.
 METHOD_LOSSES: dict[str, tuple[str, ...]] = {
-    "cyclegan": ("adversarial", "cycle", "identity", "semantic", "shift", "paired", "policy"),
-    "vr-goggles": ("adversarial", "cycle", "identity", "semantic", "shift", "paired", "policy"),
-    "rcan": ("paired", "paired_semantic", "paired_adversarial"),
-    "cut": ("adversarial_sim", "nce", "nce_identity", "paired", "policy"),
-    "fastcut": ("adversarial_sim", "nce", "nce_identity", "paired", "policy"),
+    "cyclegan": ("adversarial", "cycle", "identity", "semantic", "shift", "paired", "paired_policy", "policy"),
+    "vr-goggles": ("adversarial", "cycle", "identity", "semantic", "shift", "paired", "paired_policy", "policy"),
+    "rcan": ("paired", "paired_semantic", "paired_adversarial", "paired_policy"),
+    "cut": ("adversarial_sim", "nce", "nce_identity", "paired", "paired_policy", "policy"),
+    "fastcut": ("adversarial_sim", "nce", "nce_identity", "paired", "paired_policy", "policy"),
 }
 
 
@@ -391,7 +402,7 @@ class TranslatorTrainer:
         self.data_rng = np.random.default_rng([c.seed, 0])  # batches; in the checkpoint, so a resume draws on
         self.nce_rng = torch.Generator().manual_seed(c.seed + 2)  # PatchNCE's patch locations
         self.policy = policy
-        if self.policy is None and "policy" in self.families:
+        if self.policy is None and {"policy", "paired_policy"} & set(self.families):
             self.policy = load_policy_consistency(c.policy_consistency, device)
         self.iteration = 0
 
