@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -261,7 +262,17 @@ def test_presets_and_bad_names():
 def test_force_follows_the_declared_reads():
     from goggles_gym.pipeline.stages import STAGES, to_redo
 
-    assert to_redo(STAGES, ["policy"]) == {"policy", "dr_policy", "policy_translators", "validate", "evaluate"}
+    assert to_redo(STAGES, ["policy"]) == {"policy", "dr_policy", "canonicalizer", "translators", "policy_translators",
+                                           "validate", "evaluate"}  # every stage that may read the policy
+    plain = tiny("run")
+    assert to_redo(STAGES, ["policy"], plain) == {"policy", "policy_translators", "validate", "evaluate"}
+    held = tiny("run", dr_method="distill", canonicalizer_iterations=2, canonicalizer_policy=True)
+    assert to_redo(STAGES, ["policy"], held) == {"policy", "dr_policy", "canonicalizer", "translators",
+                                                 "policy_translators", "validate", "evaluate"}
+    canon = stage_configs.canonicalizer_config(held, SeedPlan(0), Path("run"))
+    assert canon.policy_consistency == str(Path("run") / "policy") and canon.variant == "rcan+policy"
+    unheld = tiny("run", canonicalizer_iterations=2)
+    assert stage_configs.canonicalizer_config(unheld, SeedPlan(0), Path("run")).policy_consistency == ""
     assert to_redo(STAGES, ["frames"]) == {"frames", "segnet", "canonicalizer", "translators", "policy_translators",
                                            "validate", "evaluate"}
     assert to_redo(STAGES, ["evaluate"]) == {"evaluate"}

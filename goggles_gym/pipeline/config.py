@@ -51,6 +51,9 @@ class PipelineConfig:
                            "canonicalizer learns from and the +pretrain translators keep their paired loss on")
     pairs_look: str = arg("randomized", "look of the paired sim collection's inputs the canonicalizer learns from: "
                           "randomized or wide (wider textures, light and camera effects)")
+    canonicalizer_policy: bool = arg(False, "hold the canonicalizer to the sim policy too: the policy's action and "
+                                     "value on each pair's sim render, read on G of its randomized render (loss "
+                                     "policy_pairs, after RL-CycleGAN); the canonicalizer then reads the policy")
     pretrained: str = arg("", "a canonicalizer translator.pt trained elsewhere (same image size and sim look) to use "
                           "instead of training one: it depends on the simulator, not on the target look")
     canonicalizer: dict[str, Any] = arg(help="extra TranslatorTrainConfig fields of the canonicalizer (rcan_semantic, "

@@ -60,7 +60,8 @@ def canonicalizer_config(c: PipelineConfig, plan: SeedPlan, run: Path) -> Transl
         **dict(method="rcan", pairs=str(run / "frames" / "pairs"), real=str(run / "frames" / "real"),
                out=str(run / "canonicalizer"), iterations=c.canonicalizer_iterations,
                seed=plan.seed_of("canonicalizer"), device=c.device, progress_bar=c.progress_bar,
-               seg_iterations=c.seg_iterations),
+               seg_iterations=c.seg_iterations,
+               policy_consistency=str(run / "policy") if c.canonicalizer_policy else ""),
         **{k: v for k, v in c.translator.items() if k in ("ngf", "n_blocks", "batch_size", "lr")},
         **c.canonicalizer})
 

@@ -26,7 +26,7 @@ class Pipeline:
         self.config, self.preset, self.command = config, preset, command
         self.run = Path(config.out)
         self.plan = SeedPlan(config.seed)
-        self.force = to_redo(STAGES, force)
+        self.force = to_redo(STAGES, force, config)
         self.state = RunState(self.run, preset, config.to_dict(), self.plan.to_dict(),
                               defaults=PipelineConfig().to_dict())
         self.ctx = Context(config, self.plan, self.run, self.state, self._log)

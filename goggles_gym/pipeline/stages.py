@@ -9,7 +9,8 @@
                (and judge: the simulator in randomized looks)
   segnet       the semantic loss's judge and sim reader,    segnet/judge.pt, sim_reader.pt, eval.pt
                and a separate evaluation net
-  canonicalizer  rcan on the simulator's pairs (optional)   canonicalizer/translator.pt
+  canonicalizer  rcan on the simulator's pairs (optional;   canonicalizer/translator.pt
+               --canonicalizer-policy: held to the sim policy's actions too)
   translators  each method x each translator seed           translators/<variant>/seed<k>/translator.pt
   validate     every condition on the validation episodes   validation/results.json (for choosing settings)
   evaluate     every condition on the evaluation episodes   report/results.json, report.md, ...
@@ -48,7 +49,12 @@ class Stage:
     """One step of the study; subclasses set ``name`` and ``reads`` and implement the rest."""
 
     name: ClassVar[str]
-    reads: ClassVar[tuple[str, ...]] = ()
+    reads: ClassVar[tuple[str, ...]] = ()  # every stage it may read; reads_of narrows it to one config
+
+    @classmethod
+    def reads_of(cls, config: PipelineConfig) -> tuple[str, ...]:
+        """The stages whose outputs this stage reads under ``config``."""
+        return cls.reads
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -98,6 +104,10 @@ class DRPolicyStage(PolicyStage):
 
     name = "dr_policy"
     reads = ("policy",)
+
+    @classmethod
+    def reads_of(cls, config: PipelineConfig) -> tuple[str, ...]:
+        return cls.reads if config.dr_method == "distill" else ()
 
     def enabled(self) -> bool:
         return self.ctx.config.dr_timesteps > 0
@@ -173,7 +183,11 @@ class CanonicalizerStage(Stage):
     unless ``--pretrained`` gives one trained elsewhere; the +pretrain translators start from it."""
 
     name = "canonicalizer"
-    reads = ("frames",)
+    reads = ("frames", "policy")
+
+    @classmethod
+    def reads_of(cls, config: PipelineConfig) -> tuple[str, ...]:
+        return cls.reads if config.canonicalizer_policy else ("frames",)  # policy_pairs reads the sim policy
 
     def enabled(self) -> bool:
         return self.ctx.config.canonicalizer_iterations > 0 and not self.ctx.config.pretrained
@@ -285,14 +299,15 @@ STAGES: tuple[type[Stage], ...] = (PolicyStage, DRPolicyStage, FramesStage, Segn
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
 
-def to_redo(stages: Sequence[type[Stage]], force: Sequence[str]) -> set[str]:
-    """The stages ``--force`` redoes: those named and, from the declared ``reads``, every stage that
-    reads what a redone stage writes (``all``: every stage). ``stages`` are in running order.
+def to_redo(stages: Sequence[type[Stage]], force: Sequence[str], config: PipelineConfig | None = None) -> set[str]:
+    """The stages ``--force`` redoes: those named and, from the declared reads (under ``config``
+    where given, else every stage a stage may read), every stage that reads what a redone stage
+    writes (``all``: every stage). ``stages`` are in running order.
 
     >>> sorted(to_redo(STAGES, ["segnet"]))
     ['evaluate', 'policy_translators', 'segnet', 'translators', 'validate']
-    >>> sorted(to_redo(STAGES, ["policy"]))
-    ['dr_policy', 'evaluate', 'policy', 'policy_translators', 'validate']
+    >>> sorted(to_redo(STAGES, ["policy"], PipelineConfig(out="run")))
+    ['evaluate', 'policy', 'policy_translators', 'validate']
     """
     names = [s.name for s in stages]
     for name in force:
@@ -302,6 +317,6 @@ def to_redo(stages: Sequence[type[Stage]], force: Sequence[str]) -> set[str]:
         return set(names)
     redo = set(force)
     for stage in stages:
-        if any(r in redo for r in stage.reads):
+        if any(r in redo for r in (stage.reads if config is None else stage.reads_of(config))):
             redo.add(stage.name)
     return redo
