@@ -16,9 +16,10 @@ from goggles_gym.common.cli import CliError, one_line, program, run_cli
 
 #: command words -> (``module:function``, one line of help). Adding a command is one line here.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train policy": ("goggles_gym.train:policy_main", "train a ChairNav policy with Stable-Baselines3 (PPO, A2C, DQN)"),
+    "train policy": ("goggles_gym.train:policy_main",
+                     "train a ChairNav policy with Stable-Baselines3 (PPO, A2C, DQN), or distil one (--teacher)"),
     "train translator": ("goggles_gym.train:translator_main",
-                         "train a real->sim translator: CycleGAN, VR-Goggles or the RCAN canonicalizer"),
+                         "train a real->sim translator: CycleGAN, VR-Goggles, CUT, FastCUT or the RCAN canonicalizer"),
     "collect": ("goggles_gym.collect:collect_main", "save sim or real frames as a collection (env, video or camera)"),
     "evaluate": ("goggles_gym.evaluate:evaluate_main",
                  "No-Goggles vs CycleGAN vs VR-Goggles in closed loop, with a report"),
