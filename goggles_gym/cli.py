@@ -9,6 +9,7 @@ only when their command runs, so ``--help`` is quick. ``python -m goggles_gym.<c
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -77,7 +78,17 @@ def _resolve(argv: list[str]) -> tuple[str | None, list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Dispatch to a command; print the command list for ``--help``; exit status 2 on a bad command."""
+    """Dispatch to a command; print the command list for ``--help``; exit status 2 on a bad command.
+    Output piped into a reader that stops early (``goggles-gym --help | head``) ends quietly."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # the reader went away: no traceback (Python's docs' recipe for SIGPIPE)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(help_text())

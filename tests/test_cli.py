@@ -243,3 +243,22 @@ def test_report_command_rebuilds_the_page_of_a_report_folder(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["report", "--help"])
     assert "--screenshot" in capsys.readouterr().out
+
+
+def test_a_reader_that_stops_early_ends_the_cli_quietly(tmp_path, monkeypatch, capsys):
+    """``goggles-gym --help | head -1``: the broken pipe is exit status 1, not a traceback."""
+    sink = open(tmp_path / "out", "w")  # noqa: SIM115 - a real descriptor for dup2
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            return sink.fileno()
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert cli.main(["--help"]) == 1
+    sink.close()
