@@ -30,6 +30,9 @@ def parser() -> argparse.ArgumentParser:
                     "[default: sim; with --pairs: randomized]")
     ap.add_argument("--pairs", action="store_true", help="paired sim collection: each pose in --look (rgb/) and in "
                     "the sim look (target/), with labels; sticky random actions; not with --source or --policy")
+    ap.add_argument("--frames-per-episode", type=whole_number, default=None,
+                    help="--pairs: pairs taken from one episode before the next, a new room and look (0: whole "
+                    "episodes) [default: 1]")
     ap.add_argument("--source", default=None, help="video file, camera index or stream URL instead of the env")
     ap.add_argument("--count", type=whole_number, default=5000, help="number of frames")
     ap.add_argument("--seed", type=whole_number, default=0, help="seed of the episodes and actions (env only)")
@@ -54,6 +57,8 @@ def collect_main(argv: Sequence[str] | None = None) -> None:
     if not 0.0 <= args.epsilon <= 1.0:
         raise ValueError(f"--epsilon {args.epsilon}: a probability, give a value from 0 to 1")
     progress = not args.no_progress_bar
+    if args.frames_per_episode is not None and not args.pairs:
+        raise ValueError("--frames-per-episode is an option of --pairs (paired sim collections)")
     if args.pairs:
         from goggles_gym.frames.sources import collect_pairs
 
@@ -62,7 +67,9 @@ def collect_main(argv: Sequence[str] | None = None) -> None:
             if given:
                 raise ValueError(f"--pairs renders the env with sticky random actions in the sim domain: drop {flag}")
         path = collect_pairs(args.out, args.count, args.seed, input_look=args.look or "randomized",
-                             env_kwargs={"image_size": args.size}, progress=progress)
+                             env_kwargs={"image_size": args.size}, progress=progress,
+                             **({} if args.frames_per_episode is None
+                                else {"frames_per_episode": args.frames_per_episode}))
     elif args.source is not None:
         if args.look is not None:
             raise ValueError("give either --look (render the env) or --source (a capture), not both")

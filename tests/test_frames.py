@@ -130,7 +130,9 @@ def test_collect_cli(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def pairs(tmp_path_factory):
     root = tmp_path_factory.mktemp("pairs")
-    return collect_pairs(root / "pairs", 30, seed=0, env_kwargs={"image_size": 16}, progress=False)
+    # whole episodes, so that the pairs equal a sim / randomized collection of the same seed frame for frame
+    return collect_pairs(root / "pairs", 30, seed=0, env_kwargs={"image_size": 16}, progress=False,
+                         frames_per_episode=0)
 
 
 def test_paired_collection_shares_labels_and_geometry(sim_and_real, pairs, tmp_path):
@@ -151,10 +153,26 @@ def test_paired_collection_shares_labels_and_geometry(sim_and_real, pairs, tmp_p
 def test_paired_collection_follows_given_episodes(tmp_path):
     episodes = [11, 22, 33, 44]
     p = read_collection(collect_pairs(tmp_path / "p", 5, seed=3, episodes=episodes, env_kwargs={"image_size": 16},
-                                      progress=False))
+                                      progress=False, frames_per_episode=0))
     assert p.manifest["frame_episodes"][0] == 11 and set(p.manifest["frame_episodes"]) <= set(episodes)
     with pytest.raises(ValueError, match="input_look 'sim'"):
         collect_pairs(tmp_path / "q", 2, seed=0, input_look="sim", env_kwargs={"image_size": 16}, progress=False)
+
+
+def test_paired_collection_frames_per_episode_moves_to_the_next_episode(tmp_path):
+    episodes = list(range(100, 110))
+    p = read_collection(collect_pairs(tmp_path / "p", 9, seed=3, episodes=episodes, env_kwargs={"image_size": 16},
+                                      progress=False, frames_per_episode=3))
+    assert p.manifest["frame_episodes"] == [100] * 3 + [101] * 3 + [102] * 3  # a new room (and look) every 3 frames
+    whole = read_collection(collect_pairs(tmp_path / "w", 3, seed=3, episodes=episodes,
+                                          env_kwargs={"image_size": 16}, progress=False, frames_per_episode=0))
+    assert np.array_equal(p.rgb[:3], whole.rgb) and np.array_equal(p.target[:3], whole.target)  # same first frames
+    assert not np.array_equal(p.rgb[3], p.rgb[2])
+    default = read_collection(collect_pairs(tmp_path / "d", 3, seed=3, episodes=episodes,
+                                            env_kwargs={"image_size": 16}, progress=False))
+    assert default.manifest["frame_episodes"] == [100, 101, 102]  # the default: a new room and look every pair
+    with pytest.raises(ValueError, match="frames_per_episode must be >= 0"):
+        collect_pairs(tmp_path / "q", 2, seed=0, frames_per_episode=-1, progress=False)
 
 
 def test_paired_collection_geometry_bug_is_caught(tmp_path, monkeypatch):
@@ -189,7 +207,14 @@ def test_collect_cli_pairs(tmp_path, capsys):
                          "--no-progress-bar"]) == 0
     c = read_collection(tmp_path / "p")
     assert c.kind == "paired" and c.manifest["look"] == "randomized" and c.target.shape == (4, 16, 16, 3)
+    assert len(set(c.manifest["frame_episodes"])) == 4  # a new episode every pair by default
+    assert collect_main(["--pairs", "--count", "4", "--size", "16", "--seed", "2", "--out", str(tmp_path / "w"),
+                         "--frames-per-episode", "0", "--no-progress-bar"]) == 0
+    assert len(set(read_collection(tmp_path / "w").manifest["frame_episodes"])) == 1  # whole episodes
     capsys.readouterr()
+    assert collect_main(["--frames-per-episode", "2", "--count", "2", "--size", "16", "--out", str(tmp_path / "y"),
+                         "--no-progress-bar"]) == 2
+    assert "--frames-per-episode is an option of --pairs" in capsys.readouterr().err
     for bad, why in ((["--source", "clip.mp4"], "drop --source"), (["--policy", "runs/ppo"], "drop --policy"),
                      (["--domain", "real"], "drop --domain real"), (["--look", "sim"], "input_look 'sim'")):
         assert collect_main(["--pairs", *bad, "--count", "2", "--size", "16", "--out", str(tmp_path / "x"),

@@ -311,6 +311,21 @@ def test_peers_rows_train_cut_fastcut_and_vr_goggles_held_to_the_policy(tmp_path
     assert not PolicyTranslatorsStage(Context(quick, plan, tmp_path, None, print)).enabled()
 
 
+def test_quick_trains_the_canonicalizer_without_pretrain_rows_and_its_recipe_reaches_them(tmp_path):
+    quick = PipelineConfig(**{**load_pipeline_preset("quick"), "out": str(tmp_path)})
+    plan = SeedPlan(0)
+    assert quick.canonicalizer_iterations > 0 and not quick.pretrain_rows
+    assert not any(v.endswith("+pretrain") for v in stage_configs.variants(quick))
+    pairs = stage_configs.collections(quick, plan)["pairs"]
+    assert pairs.domain == "paired" and pairs.frames_per_episode == 1 and pairs.count == quick.pair_frames
+    canon = stage_configs.canonicalizer_config(quick, plan, tmp_path)
+    assert canon.method == "rcan" and canon.paired_class_balance and canon.upsample == "resize"
+    with_rows = PipelineConfig(**{**load_pipeline_preset("quick"), "out": str(tmp_path), "pretrain_rows": True})
+    assert {"cyclegan+pretrain", "vr-goggles+pretrain"} <= set(stage_configs.variants(with_rows))
+    ft = stage_configs.translator_config(with_rows, plan, tmp_path, "vr-goggles+pretrain", 0)
+    assert ft.upsample == "resize" and ft.init_from == str(tmp_path / "canonicalizer" / "translator.pt")
+
+
 def test_a_run_folder_older_than_an_option_resumes_at_its_default(tmp_path):
     from goggles_gym.pipeline.state import RunState
 

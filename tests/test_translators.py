@@ -578,9 +578,13 @@ def test_init_from_starts_g_from_exactly_those_weights(tmp_path, collections, pa
     assert all(torch.allclose(v.float(), weights[k].float(), atol=1e-6) for k, v in blob["state_dict"].items())
     assert blob["config"]["init_from"] == str(rcan) and blob["config"]["pairs"] == pairs
     assert blob["extra"]["init_from_method"] == "rcan" and blob["extra"]["pairs_look"] == "randomized"
+    assert cfg.upsample == "resize"  # not given: the canonicalizer's upsampling is adopted
     with pytest.raises(TranslatorFileError, match="its generator is name resnet, ngf 4, n_blocks 1, n_down 2, upsample "
-                                                  "transpose but this run builds name resnet, ngf 8, n_blocks 1"):
+                                                  "resize but this run builds name resnet, ngf 8, n_blocks 1"):
         train_translator(dataclasses.replace(cfg, ngf=8, out=str(tmp_path / "wide")))
+    with pytest.raises(TranslatorFileError, match="upsample transpose; pass --generator resnet --ngf 4 --n-blocks 1 "
+                                                  "--upsample resize"):  # given, it is checked, not overridden
+        train_translator(dataclasses.replace(cfg, upsample="transpose", out=str(tmp_path / "transposed")))
 
 
 def test_cyclegan_fine_tuning_with_pairs_logs_the_paired_loss(tmp_path, collections, pairs):
@@ -673,3 +677,12 @@ def test_the_sim2real_generator_is_kept_and_loadable(tmp_path, collections, pair
         translators.load(train_translator(rcan).translator_path, direction="sim2real")
     with pytest.raises(ValueError, match="direction"):
         translators.load(path, direction="both")
+
+
+def test_rcan_weighs_its_paired_loss_by_class_and_resizes_by_default():
+    c = TranslatorTrainConfig(method="rcan", pairs="p")
+    assert c.paired_class_balance is True and c.upsample == "resize"
+    assert TranslatorTrainConfig(method="rcan", pairs="p", paired_class_balance=False).paired_class_balance is False
+    assert TranslatorTrainConfig(method="cyclegan").upsample is None  # resnet's transposed convolutions stay
+    with pytest.raises(ValueError, match="--paired-class-balance are options of --method rcan"):
+        TranslatorTrainConfig(method="cyclegan", paired_class_balance=True)

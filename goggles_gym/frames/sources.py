@@ -19,6 +19,11 @@ from goggles_gym.envs.looks import LookSpec, look_name
 from goggles_gym.frames.collection import CollectionWriter
 from goggles_gym.frames.images import center_crop_resize
 
+#: Pairs taken from one episode before the next (a new room and look): 1, a new look for every pair as RCAN
+#: does. With whole episodes (0), 3000 pairs held 32 looks and the canonicalizer lost the chair in `real`
+#: (0% zero-shot on quick's validation block; 42% with 1; docs/README.md, "The canonicalizer finds the chair").
+PAIR_FRAMES_PER_EPISODE = 1
+
 
 def episode_seeds(seed: int, count: int) -> list[int]:
     """Episode seeds drawn from ``seed``: two collections with different seeds share no episode."""
@@ -70,7 +75,8 @@ def collect_from_env(out: str | os.PathLike, look: LookSpec, count: int, seed: i
 
 def collect_pairs(out: str | os.PathLike, count: int, seed: int, *, episodes: Sequence[int] | None = None,
                   input_look: LookSpec = "randomized", env_kwargs: dict[str, Any] | None = None,
-                  progress: bool = True, sticky: float = 0.8) -> Path:
+                  progress: bool = True, sticky: float = 0.8,
+                  frames_per_episode: int = PAIR_FRAMES_PER_EPISODE) -> Path:
     """Save ``count`` poses of ChairNav, each rendered twice, as a paired collection at ``out``.
 
     Two envs, ``input_look`` (``randomized``: a new look every episode) and ``sim``, get the same
@@ -78,9 +84,14 @@ def collect_pairs(out: str | os.PathLike, count: int, seed: int, *, episodes: Se
     ``rgb/`` is the ``input_look`` render, ``target/`` the ``sim`` render, ``labels/`` the shared
     class maps (sim domain: training targets). Episodes, actions and ``frame_episodes`` follow
     :func:`collect_from_env` exactly, so ``target/`` and ``labels/`` equal a ``sim`` collection of
-    the same ``seed`` / ``episodes``. Raises ``AssertionError`` if the two envs' labels ever differ
-    (appearance moved geometry: a bug of the env).
+    the same ``seed`` / ``episodes`` when ``frames_per_episode`` is 0 (every episode to its end).
+    ``frames_per_episode`` > 0 moves to the next episode (a new room and, for ``randomized``, a new
+    look) after that many frames: more looks and rooms for the same count (RCAN draws a new look per
+    frame); see :data:`PAIR_FRAMES_PER_EPISODE`. Raises
+    ``AssertionError`` if the two envs' labels ever differ (appearance moved geometry: a bug of the env).
     """
+    if frames_per_episode < 0:
+        raise ValueError(f"frames_per_episode must be >= 0 (0: whole episodes), got {frames_per_episode}")
     name = look_name(input_look)
     if name == "sim":
         raise ValueError("collect_pairs: input_look 'sim' is the pairs' target look (the pairs would be identical); "
@@ -95,20 +106,23 @@ def collect_pairs(out: str | os.PathLike, count: int, seed: int, *, episodes: Se
         seeds = iter(episode_seeds(seed, count + 1) if episodes is None else episodes)
         episode = _next_episode(seeds)
         (obs, info), (sim_obs, sim_info) = env.reset(seed=episode), sim.reset(seed=episode)
-        action = 0
-        for _ in tqdm(range(count), desc=f"collecting {name} -> sim pairs", disable=not progress):
+        action, in_episode = 0, 0
+        for i in tqdm(range(count), desc=f"collecting {name} -> sim pairs", disable=not progress):
             if not np.array_equal(info["labels"], sim_info["labels"]):
                 raise AssertionError(f"looks {name} and sim disagree on geometry in episode {episode} "
                                      f"(step {env.steps}): appearance must not move anything")
             writer.add(obs, info["labels"], episode=episode, target=sim_obs)
+            in_episode += 1
+            if i == count - 1:
+                break  # no step (nor reset) after the last pair
             if rng.random() >= sticky:
                 action = int(rng.integers(3))
             obs, _, terminated, truncated, info = env.step(action)
             sim_obs, _, sim_terminated, sim_truncated, sim_info = sim.step(action)
             if (terminated, truncated) != (sim_terminated, sim_truncated):
                 raise AssertionError(f"looks {name} and sim disagree on the end of episode {episode}")
-            if terminated or truncated:
-                episode = _next_episode(seeds)
+            if terminated or truncated or in_episode == frames_per_episode:
+                episode, in_episode = _next_episode(seeds), 0
                 (obs, info), (sim_obs, sim_info) = env.reset(seed=episode), sim.reset(seed=episode)
     finally:
         env.close()

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from goggles_gym.common.cli import arg, check_at_least
+from goggles_gym.frames.sources import PAIR_FRAMES_PER_EPISODE
 from goggles_gym.pipeline.seeds import BLOCK, SeedPlan
 
 DR_METHODS = ("ppo", "distill")
@@ -47,8 +48,12 @@ class PipelineConfig:
     canonicalizer_iterations: int = arg(0, "updates of the rcan canonicalizer (randomized -> sim, trained on the "
                                         "simulator's own pairs, no target frame) that the +pretrain rows start from; "
                                         "0: no canonicalizer, no rcan and +pretrain rows")
+    pretrain_rows: bool = arg(True, "with a canonicalizer, also train the +pretrain rows: CycleGAN and VR-Goggles "
+                              "started from it and fine-tuned on the target collection (its paired loss kept on)")
     pair_frames: int = arg(3000, "pairs of the paired sim collection (randomized render, sim render, labels) the "
                            "canonicalizer learns from and the +pretrain translators keep their paired loss on")
+    pair_frames_per_episode: int = arg(PAIR_FRAMES_PER_EPISODE, "pairs taken from one episode before the next "
+                                       "(a new room and look); 0: whole episodes, as before the default changed")
     pairs_look: str = arg("randomized", "look of the paired sim collection's inputs the canonicalizer learns from: "
                           "randomized or wide (wider textures, light and camera effects)")
     canonicalizer_policy: bool = arg(False, "hold the canonicalizer to the sim policy too: the policy's action and "
@@ -82,10 +87,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # goggles row is one draw, and the report says so. The policy's 60k steps were chosen on the
     # validation episodes (50 a seed, pipeline seeds 0, 1, 2): 20k 36 / 34 / 0%, 40k 84 / 84 / 38%,
     # 60k 90 / 92 / 90%, 80k 90 / 90 / 96%, 100k 90 / 96 / 90% in sim (docs/README.md).
+    # The canonicalizer (rcan: randomized -> sim on 6000 simulator pairs, a new look every pair, the
+    # chair weighted by its class, resize upsampling) and its zero-shot row; no +pretrain rows: at 500
+    # updates the unpaired fine-tuning lost the canonicalizer's chair (validation block, 50 episodes a
+    # seed, pipeline seeds 0 / 1 / 2: rcan 42 / 64 / 50% at 4000 updates on 3000 pairs, 56 / 70 / 70% at
+    # 8000 on 6000, seed 0 50% at 16000; CycleGAN + pretrain 32 / 8 / 32%; docs/README.md).
     "quick": dict(image_size=32, policy_timesteps=60_000, dr_timesteps=0, policy_eval_freq=0,
                   features_extractor="small", frames=1500, judge_look="sim", seg_iterations=200,
                   eval_seg_iterations=200, translator_iterations=500, ablations=False, episodes=50,
-                  metric_frames=200),
+                  metric_frames=200, canonicalizer_iterations=8000, pair_frames=6000, pretrain_rows=False),
     # 64 x 64 frames and the ablations, about 53 min on 2 CPU cores for one translator seed (four
     # translators of 600 updates, about 29 min). The shift loss weighs 15, not the default 45: at
     # 600 updates 45 held the translation still before it formed. First picked on an earlier plan's

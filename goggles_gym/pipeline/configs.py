@@ -35,6 +35,7 @@ class CollectionSpec:
     count: int
     episodes: tuple[int, ...]
     action_seed: int
+    frames_per_episode: int = 0  # paired collections: pairs from one episode before the next (0: whole episodes)
 
 
 PRETRAINED = {"cyclegan+pretrain": dict(method="cyclegan"), "vr-goggles+pretrain": dict(method="vr-goggles")}
@@ -46,7 +47,7 @@ def variants(c: PipelineConfig) -> dict[str, dict[str, Any]]:
     ones start from the canonicalizer and keep its paired loss; the +policy ones are held to the
     run's sim policy)."""
     return {**VARIANTS, **(ABLATIONS if c.ablations else {}), **(PEERS if c.peers else {}),
-            **(PRETRAINED if c.canonicalizer_iterations > 0 else {})}
+            **(PRETRAINED if c.canonicalizer_iterations > 0 and c.pretrain_rows else {})}
 
 
 def canonicalizer_file(c: PipelineConfig, run: Path) -> Path:
@@ -64,6 +65,16 @@ def canonicalizer_config(c: PipelineConfig, plan: SeedPlan, run: Path) -> Transl
                policy_consistency=str(run / "policy") if c.canonicalizer_policy else ""),
         **{k: v for k, v in c.translator.items() if k in ("ngf", "n_blocks", "batch_size", "lr")},
         **c.canonicalizer})
+
+
+def canonicalizer_upsample(c: PipelineConfig, plan: SeedPlan, run: Path) -> str:
+    """The upsampling of the canonicalizer's generator (``--pretrained``'s file, or the run's recipe),
+    which the +pretrain rows must build to start from its weights."""
+    if c.pretrained:
+        from goggles_gym.translators.io import read_translator_file
+
+        return str(read_translator_file(c.pretrained).get("architecture", {}).get("upsample", "transpose"))
+    return str(canonicalizer_config(c, plan, run).upsample)
 
 
 def policy_config(c: PipelineConfig, plan: SeedPlan, run: Path, stage: str) -> PolicyTrainConfig:
@@ -99,7 +110,8 @@ def collections(c: PipelineConfig, plan: SeedPlan) -> dict[str, CollectionSpec]:
     for name, look, domain, count in specs:
         block = plan.block(f"frames/{name}")
         # A collection ends an episode when it is done or truncated, so it needs at most count + 1.
-        out[name] = CollectionSpec(name, look, domain, count, tuple(block.take(count + 1)), block.first)
+        out[name] = CollectionSpec(name, look, domain, count, tuple(block.take(count + 1)), block.first,
+                                   c.pair_frames_per_episode if domain == "paired" else 0)
     return out
 
 
@@ -112,8 +124,9 @@ def translator_config(c: PipelineConfig, plan: SeedPlan, run: Path, variant: str
                 seg_iterations=c.seg_iterations, seed=plan.translator_seed(repeat), device=c.device,
                 segnet=str(segnets / "judge.pt"), progress_bar=c.progress_bar,
                 judge_frames=str(frames / "judge") if c.judge_look != "sim" else "")
-    if variant in PRETRAINED:
-        base.update(init_from=str(canonicalizer_file(c, run)), pairs=str(frames / "pairs"))
+    if variant in PRETRAINED:  # G is the canonicalizer's generator, upsampling included
+        base.update(init_from=str(canonicalizer_file(c, run)), pairs=str(frames / "pairs"),
+                    upsample=canonicalizer_upsample(c, plan, run))
     if variant in POLICY_ROWS:  # held to the run's own sim policy (the policy_translators stage)
         base["policy_consistency"] = str(run / POLICY_FOLDERS["policy"][0])
     config = TranslatorTrainConfig(**{**base, **c.translator, **variants(c).get(variant, VARIANTS["vr-goggles"])})

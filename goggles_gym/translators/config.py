@@ -113,6 +113,9 @@ class TranslatorTrainConfig:
                                       f"{LAMBDA_PAIRED['fine-tuning']:g} when fine-tuning with --pairs]")
     rcan_semantic: bool = arg(False, "rcan: cross-entropy of G(pair input) against the pair's labels through a "
                               "frozen sim reader trained on the pairs' sim renders (weight lambda_semantic)")
+    paired_class_balance: bool | None = arg(None, "rcan: weigh each pixel of the paired L1 by its class's "
+                                            "median-frequency weight (from the pairs' labels), so that the chair "
+                                            "counts as much as the walls [default: on for rcan]")
     rcan_adversarial: bool = arg(False, "rcan: LSGAN discriminator on G(pair input) against the pairs' sim renders, "
                                  "for sharper outputs (weight lambda_rcan_adversarial)")
     lambda_rcan_adversarial: float = arg(0.1, "rcan adversarial weight (pix2pix: L1 100 times the GAN weight)")
@@ -129,7 +132,7 @@ class TranslatorTrainConfig:
                          "each encoder scale to the decoder)", choices=("resnet", "unet"))
     upsample: str | None = arg(None, "generator upsampling: transpose (CycleGAN's transposed convolutions) or resize "
                                "(nearest x2 then a 3x3 convolution: no checkerboard) [default: transpose for resnet, "
-                               "resize for unet]", choices=("transpose", "resize"))
+                               "resize for unet and for rcan]", choices=("transpose", "resize"))
     ngf: int = arg(12, "generator base channels (reference: 64)")
     n_blocks: int = arg(3, "generator residual blocks (reference: 9)")
     ndf: int = arg(32, "discriminator base channels (reference: 64)")
@@ -214,9 +217,10 @@ class TranslatorTrainConfig:
             wrong += ["lambda_identity"] if self.lambda_identity > 0 else []
             if wrong:
                 raise ValueError(f"--method rcan has no {', '.join(wrong)} (losses of the unpaired methods); "
-                                 "its options are --rcan-semantic and --rcan-adversarial")
-        elif self.rcan_semantic or self.rcan_adversarial:
-            raise ValueError("--rcan-semantic and --rcan-adversarial are options of --method rcan; "
+                                 "its options are --rcan-semantic, --rcan-adversarial and --paired-class-balance")
+        elif self.rcan_semantic or self.rcan_adversarial or self.paired_class_balance:
+            raise ValueError("--rcan-semantic, --rcan-adversarial and --paired-class-balance are options of --method "
+                             "rcan; "
                              f"{self.method} takes --semantic / --shift")
         self._check_contrastive()
         if self.policy_consistency and self.method not in (*UNPAIRED_METHODS, "rcan"):  # pragma: no cover
@@ -225,6 +229,10 @@ class TranslatorTrainConfig:
         if not self.lambda_policy > 0:
             raise ValueError(f"--lambda-policy {self.lambda_policy}: must be above 0 (e.g. 1); to train without the "
                              "policy-consistency loss leave out --policy-consistency")
+        if self.paired_class_balance is None:
+            self.paired_class_balance = rcan
+        if rcan and self.upsample is None:
+            self.upsample = "resize"  # the canonicalizer's chair: no checkerboard (docs/README.md)
         if self.lambda_paired is None:
             self.lambda_paired = LAMBDA_PAIRED["rcan" if rcan else "fine-tuning"]
         if self.semantic is None:

@@ -34,10 +34,21 @@ def identity_loss(same_domain_output: Tensor, original: Tensor) -> Tensor:
     return F.l1_loss(same_domain_output, original)
 
 
-def paired_loss(translated: Tensor, target: Tensor) -> Tensor:
+def paired_loss(translated: Tensor, target: Tensor, pixel_weights: Tensor | None = None) -> Tensor:
     """L1 between a generator's output on a pair's input and the pair's target render (the same
-    pose in the sim look): RCAN's canonicalizer loss, and the anchor kept while fine-tuning."""
-    return F.l1_loss(translated, target)
+    pose in the sim look): RCAN's canonicalizer loss, and the anchor kept while fine-tuning.
+
+    ``pixel_weights`` (N x H x W, e.g. each pixel's class weight) make it a weighted mean over pixels,
+    so that a small object (the chair: under 1 in 100 pixels) counts as much as the walls.
+
+    >>> x, y = torch.zeros(1, 3, 1, 2), torch.tensor([[[[0.0, 1.0]]] * 3])
+    >>> float(paired_loss(x, y)), float(paired_loss(x, y, torch.tensor([[[1.0, 3.0]]])))
+    (0.5, 0.75)
+    """
+    if pixel_weights is None:
+        return F.l1_loss(translated, target)
+    w = pixel_weights.to(translated.dtype)
+    return ((translated - target).abs().mean(1) * w).sum() / w.sum().clamp_min(1e-8)
 
 
 def semantic_loss_sim_to_real(seg: nn.Module, translated_sim: Tensor, sim_labels: Tensor,

@@ -233,7 +233,12 @@ def _policy(t: TranslatorTrainer, fw: Forward) -> Terms:
 
 
 def _paired(t: TranslatorTrainer, fw: Forward) -> Terms:
-    return {"paired": t.config.lambda_paired * paired_loss(fw.pair_out, fw.pair_target)}
+    weights = None
+    if t.config.paired_class_balance:
+        if t.class_weights is None or fw.pair_labels is None:
+            raise ValueError("--paired-class-balance needs the pairs' label maps (collect --pairs keeps them)")
+        weights = t.class_weights[fw.pair_labels.long()]
+    return {"paired": t.config.lambda_paired * paired_loss(fw.pair_out, fw.pair_target, weights)}
 
 
 def _paired_policy(t: TranslatorTrainer, fw: Forward) -> Terms:
@@ -306,6 +311,19 @@ def build_config_generator(config: TranslatorTrainConfig) -> torch.nn.Module:
     return make_generator(config.generator, ngf=config.ngf, n_blocks=config.n_blocks, upsample=config.upsample)
 
 
+def adopt_init_upsample(config: TranslatorTrainConfig) -> None:
+    """With ``--init-from`` and no ``--upsample`` given, build the upsampling of the file's generator
+    (an rcan canonicalizer resizes, a CycleGAN from scratch transposes), so that fine-tuning a
+    canonicalizer needs no architecture flag; anything given stays and is checked."""
+    if config.init_from and config.upsample is None and Path(config.init_from).is_file():
+        try:
+            arch = read_translator_file(config.init_from).get("architecture", {})
+        except TranslatorFileError:
+            return  # check_init_from reports it
+        if arch.get("name", config.generator) == config.generator:
+            config.upsample = arch.get("upsample", "transpose")
+
+
 def check_init_from(path: str | Path, config: TranslatorTrainConfig) -> dict[str, Any]:
     """Read the translator file ``--init-from`` names and check that its generator is the one
     ``config`` builds (ngf, n_blocks and n_down); return its contents. A different architecture is
@@ -346,6 +364,7 @@ class TranslatorTrainer:
                  class_weights: torch.Tensor | None = None, sim_reader: SegNet | None = None,
                  policy: PolicyConsistency | None = None, dist: distributed.Dist | None = None) -> None:
         c = self.config = config
+        adopt_init_upsample(c)
         self.dist = dist = dist or distributed.current(device)
         self.families = loss_families(c)
         needed = {"G"}.union(*(LOSS_FAMILIES[n].nets for n in self.families))
@@ -640,8 +659,9 @@ def _read_pairs(c: TranslatorTrainConfig, real_manifest: dict[str, Any]) -> Fram
         raise FrameCollectionError(f"--pairs {c.pairs}: folder not found; {PAIRS_FIX}")
     check_pairs(read_manifest(c.pairs), c.pairs, real_manifest)
     pairs = read_collection(c.pairs)
-    if c.rcan_semantic and pairs.labels is None:
-        raise FrameCollectionError(f"--pairs {c.pairs}: no label maps, which --rcan-semantic needs; {PAIRS_FIX}")
+    if (c.rcan_semantic or c.paired_class_balance) and pairs.labels is None:
+        flag = "--rcan-semantic" if c.rcan_semantic else "--paired-class-balance"
+        raise FrameCollectionError(f"--pairs {c.pairs}: no label maps, which {flag} needs; {PAIRS_FIX}")
     return pairs
 
 
@@ -754,6 +774,7 @@ def _train_translator(c: TranslatorTrainConfig, dist: distributed.Dist) -> Trans
         if frames is not None and c.batch_size > len(frames):
             raise ValueError(f"--batch-size {c.batch_size}: larger than the {len(frames)} frames of {flag(name)} "
                              f"{getattr(c, name)}; use --batch-size {len(frames)} or less, or collect more frames")
+    adopt_init_upsample(c)
     init = _check_init_from(c, size, real_manifest.get("look")) if c.init_from and not c.resume else None
     policy = load_policy_consistency(c.policy_consistency, device, size) if c.policy_consistency else None
     if c.resume and not (run / CHECKPOINT).is_file():
@@ -769,7 +790,7 @@ def _train_translator(c: TranslatorTrainConfig, dist: distributed.Dist) -> Trans
         sim_reader = _given_saved_or_trained(c.sim_reader_segnet, run / SEGNET_SIM, device,
                                              lambda: train_sim_reader(reader_frames, c, device), dist)
     weights = None
-    if (c.semantic or c.rcan_semantic) and c.class_balance:
+    if ((c.semantic or c.rcan_semantic) and c.class_balance) or (c.paired_class_balance and rcan):
         weights = median_frequency_weights(torch.from_numpy((pairs if rcan else sim).labels), len(CLASSES))
     trainer = TranslatorTrainer(c, device, seg, weights, sim_reader, policy, dist=dist)
     resumed_from = None
@@ -797,7 +818,8 @@ def _train_translator(c: TranslatorTrainConfig, dist: distributed.Dist) -> Trans
         real_batches = Batches(real, c.batch_size, c.flip, trainer.data_rng, device, shard=shard)
         sim_batches = Batches(sim, c.batch_size, c.flip, trainer.data_rng, device, with_labels=c.semantic, shard=shard)
     if "pairs" in trainer.inputs:
-        pair_batches = Batches(pairs, c.batch_size, c.flip, trainer.data_rng, device, with_labels=c.rcan_semantic,
+        pair_batches = Batches(pairs, c.batch_size, c.flip, trainer.data_rng, device,
+                               with_labels=bool(c.rcan_semantic or c.paired_class_balance),
                                with_target=True, shard=shard)
     meta = {"real": c.real, "sim": c.sim, "real_look": real_manifest.get("look"),
             "sim_look": None if sim is None else sim.manifest.get("look"), "variant": c.variant,
