@@ -311,6 +311,25 @@ def test_peers_rows_train_cut_fastcut_and_vr_goggles_held_to_the_policy(tmp_path
     assert not PolicyTranslatorsStage(Context(quick, plan, tmp_path, None, print)).enabled()
 
 
+def test_canonicalizer_repeats_each_with_its_seed_and_its_own_pretrain_rows(tmp_path):
+    config = tiny(tmp_path / "a", ablations=False, dr_timesteps=0, judge_look="sim", validation_episodes=0,
+                  canonicalizer_iterations=2, pair_frames=12, canonicalizer_seeds=2, translator_seeds=2)
+    Pipeline(config, "tiny", until="translators").run_all()
+    run, plan = tmp_path / "a", SeedPlan(0)
+    seeds = [translators.load(stage_configs.canonicalizer_file(config, run, k)).meta["config"]["seed"] for k in (0, 1)]
+    assert seeds == [plan.seed_of("canonicalizer"), plan.canonicalizer_seed(1)] and seeds[0] != seeds[1]
+    assert stage_configs.canonicalizer_file(config, run, 1) == run / "canonicalizer_seed1" / "translator.pt"
+    for k in (0, 1):  # +pretrain repeat k starts from canonicalizer k
+        tc = translators.load(run / "translators" / "vr-goggles+pretrain" / f"seed{k}" / "translator.pt")
+        assert tc.meta["config"]["init_from"] == str(stage_configs.canonicalizer_file(config, run, k))
+    rows = stage_configs.evaluate_config(config, plan, run, "evaluation").goggles
+    assert [g for g in rows if g.startswith("rcan=")] == [f"rcan={stage_configs.canonicalizer_file(config, run, k)}"
+                                                          for k in (0, 1)]  # one rcan row, two seeds
+    with pytest.raises(ValueError, match="--canonicalizer-seeds 2: --pretrained gives one canonicalizer"):
+        Pipeline(tiny(tmp_path / "b", canonicalizer_iterations=2, canonicalizer_seeds=2,
+                      pretrained=str(stage_configs.canonicalizer_file(config, run))))
+
+
 def test_quick_trains_the_canonicalizer_without_pretrain_rows_and_its_recipe_reaches_them(tmp_path):
     quick = PipelineConfig(**{**load_pipeline_preset("quick"), "out": str(tmp_path)})
     plan = SeedPlan(0)

@@ -48,6 +48,8 @@ class PipelineConfig:
     canonicalizer_iterations: int = arg(0, "updates of the rcan canonicalizer (randomized -> sim, trained on the "
                                         "simulator's own pairs, no target frame) that the +pretrain rows start from; "
                                         "0: no canonicalizer, no rcan and +pretrain rows")
+    canonicalizer_seeds: int = arg(1, "canonicalizers trained, each with its own seed from the seed plan; the rcan "
+                                   "row gives each one's success, the mean and min-max (1: one draw)")
     pretrain_rows: bool = arg(True, "with a canonicalizer, also train the +pretrain rows: CycleGAN and VR-Goggles "
                               "started from it and fine-tuned on the target collection (its paired loss kept on)")
     pair_frames: int = arg(3000, "pairs of the paired sim collection (randomized render, sim render, labels) the "
@@ -174,16 +176,19 @@ def check_config(c: PipelineConfig) -> None:
             raise ValueError(f"--judge-look {c.judge_look!r} is the target look: the judge would learn from labelled "
                              "frames of the target; use randomized (or sim)")
     check_at_least(c, 1, "frames", "translator_iterations", "translator_seeds", "episodes", "seg_iterations",
-                   "eval_seg_iterations", "policy_timesteps")
+                   "eval_seg_iterations", "policy_timesteps", "canonicalizer_seeds")
     check_at_least(c, 0, "dr_timesteps", "validation_episodes", "metric_frames", "policy_eval_freq", "judge_frames",
                    "canonicalizer_iterations")
     if c.pretrained and not Path(c.pretrained).is_file():
         raise FileNotFoundError(f"--pretrained {c.pretrained}: no such translator file (a canonicalizer's "
                                 "translator.pt, e.g. another run's canonicalizer/translator.pt)")
+    if c.pretrained and c.canonicalizer_seeds != 1:
+        raise ValueError(f"--canonicalizer-seeds {c.canonicalizer_seeds}: --pretrained gives one canonicalizer; "
+                         "leave --canonicalizer-seeds at 1 with it")
     if c.pretrained and c.canonicalizer_iterations < 1:
         raise ValueError("--pretrained needs --canonicalizer-iterations >= 1 (the switch for the rcan and +pretrain "
                          "rows); the canonicalizer itself is then not trained")
     for name in ("frames", "judge_frames", "pair_frames", "episodes", "validation_episodes", "metric_frames",
-                 "translator_seeds"):
+                 "translator_seeds", "canonicalizer_seeds"):
         if getattr(c, name) >= BLOCK:
             raise ValueError(f"--{name.replace('_', '-')} {getattr(c, name)}: a seed block holds {BLOCK - 1} at most")

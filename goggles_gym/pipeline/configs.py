@@ -50,17 +50,24 @@ def variants(c: PipelineConfig) -> dict[str, dict[str, Any]]:
             **(PRETRAINED if c.canonicalizer_iterations > 0 and c.pretrain_rows else {})}
 
 
-def canonicalizer_file(c: PipelineConfig, run: Path) -> Path:
-    """The canonicalizer the +pretrain translators start from: ``--pretrained`` or the run's own."""
-    return Path(c.pretrained) if c.pretrained else run / "canonicalizer" / "translator.pt"
+def canonicalizer_folder(run: Path, repeat: int = 0) -> Path:
+    """Run folder of canonicalizer repeat ``repeat``: ``canonicalizer/`` (as before repeats), then
+    ``canonicalizer_seed1/``, ..."""
+    return run / ("canonicalizer" if repeat == 0 else f"canonicalizer_seed{repeat}")
 
 
-def canonicalizer_config(c: PipelineConfig, plan: SeedPlan, run: Path) -> TranslatorTrainConfig:
+def canonicalizer_file(c: PipelineConfig, run: Path, repeat: int = 0) -> Path:
+    """Canonicalizer ``repeat`` (the +pretrain translators of repeat k start from repeat k mod
+    ``canonicalizer_seeds``): ``--pretrained`` or the run's own."""
+    return Path(c.pretrained) if c.pretrained else canonicalizer_folder(run, repeat) / "translator.pt"
+
+
+def canonicalizer_config(c: PipelineConfig, plan: SeedPlan, run: Path, repeat: int = 0) -> TranslatorTrainConfig:
     """The rcan canonicalizer's training config: the run's paired sim collection, its own seed."""
     return TranslatorTrainConfig(**{
         **dict(method="rcan", pairs=str(run / "frames" / "pairs"), real=str(run / "frames" / "real"),
-               out=str(run / "canonicalizer"), iterations=c.canonicalizer_iterations,
-               seed=plan.seed_of("canonicalizer"), device=c.device, progress_bar=c.progress_bar,
+               out=str(canonicalizer_folder(run, repeat)), iterations=c.canonicalizer_iterations,
+               seed=plan.canonicalizer_seed(repeat), device=c.device, progress_bar=c.progress_bar,
                seg_iterations=c.seg_iterations,
                policy_consistency=str(run / "policy") if c.canonicalizer_policy else ""),
         **{k: v for k, v in c.translator.items() if k in ("ngf", "n_blocks", "batch_size", "lr")},
@@ -125,8 +132,8 @@ def translator_config(c: PipelineConfig, plan: SeedPlan, run: Path, variant: str
                 segnet=str(segnets / "judge.pt"), progress_bar=c.progress_bar,
                 judge_frames=str(frames / "judge") if c.judge_look != "sim" else "")
     if variant in PRETRAINED:  # G is the canonicalizer's generator, upsampling included
-        base.update(init_from=str(canonicalizer_file(c, run)), pairs=str(frames / "pairs"),
-                    upsample=canonicalizer_upsample(c, plan, run))
+        base.update(init_from=str(canonicalizer_file(c, run, repeat % c.canonicalizer_seeds)),
+                    pairs=str(frames / "pairs"), upsample=canonicalizer_upsample(c, plan, run))
     if variant in POLICY_ROWS:  # held to the run's own sim policy (the policy_translators stage)
         base["policy_consistency"] = str(run / POLICY_FOLDERS["policy"][0])
     config = TranslatorTrainConfig(**{**base, **c.translator, **variants(c).get(variant, VARIANTS["vr-goggles"])})
@@ -160,7 +167,7 @@ def evaluate_config(c: PipelineConfig, plan: SeedPlan, run: Path, split: str) ->
              for v in variants(c)}
     extra = [f"{v}={p}" for v, paths in files.items() if v not in VARIANTS for p in paths]
     if c.canonicalizer_iterations > 0:
-        extra.insert(0, f"{RCAN}={canonicalizer_file(c, run)}")
+        extra[:0] = [f"{RCAN}={canonicalizer_file(c, run, k)}" for k in range(c.canonicalizer_seeds)]
     return EvaluateConfig(policy=str(run / "policy"), out=str(run / ("report" if split == "evaluation" else split)),
                           look=c.look, cyclegan=files["cyclegan"], vr_goggles=files["vr-goggles"], goggles=extra,
                           translator_seeds=None if c.canonicalizer_iterations > 0 else c.translator_seeds,

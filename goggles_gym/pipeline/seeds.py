@@ -83,6 +83,11 @@ class SeedPlan:
         it, so that methods are compared on the same data order and initial draw (paired repeats)."""
         return self.block("translators").take(repeat + 1)[repeat]
 
+    def canonicalizer_seed(self, repeat: int) -> int:
+        """The seed of canonicalizer repeat ``repeat`` (0 is the block's first, the one seed a run had
+        before canonicalizers repeated)."""
+        return self.block("canonicalizer").take(repeat + 1)[repeat]
+
     def validation_episodes(self, n: int) -> list[int]:
         """Episodes for choosing settings (loss weights, budgets): never reported as results."""
         return self.episodes("validation", n)

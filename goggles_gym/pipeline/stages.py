@@ -193,19 +193,24 @@ class CanonicalizerStage(Stage):
         return self.ctx.config.canonicalizer_iterations > 0 and not self.ctx.config.pretrained
 
     def outputs(self) -> list[Path]:
-        return [configs.canonicalizer_file(self.ctx.config, self.ctx.run)]
+        c = self.ctx.config
+        return [configs.canonicalizer_file(c, self.ctx.run, k) for k in range(c.canonicalizer_seeds)]
 
     def done(self) -> bool:
-        return _translator_final(self.outputs()[0])
+        return all(_translator_final(path) for path in self.outputs())
 
     def run(self, redo: bool) -> None:
         from goggles_gym.translators.training import CHECKPOINT, train_translator
 
-        config = configs.canonicalizer_config(self.ctx.config, self.ctx.plan, self.ctx.run)
-        if redo and Path(config.out).exists():
-            shutil.rmtree(config.out)
-        result = train_translator(dataclasses.replace(config, resume=(Path(config.out) / CHECKPOINT).is_file()))
-        self.ctx.state.translator_trained("canonicalizer", result.wall_time_s, result.iterations)
+        for k in range(self.ctx.config.canonicalizer_seeds):
+            config = configs.canonicalizer_config(self.ctx.config, self.ctx.plan, self.ctx.run, k)
+            if not redo and _translator_final(Path(config.out) / "translator.pt"):
+                continue
+            if redo and Path(config.out).exists():
+                shutil.rmtree(config.out)
+            result = train_translator(dataclasses.replace(config, resume=(Path(config.out) / CHECKPOINT).is_file()))
+            self.ctx.state.translator_trained("canonicalizer" if k == 0 else f"canonicalizer/seed{k}",
+                                              result.wall_time_s, result.iterations)
 
 
 class TranslatorsStage(Stage):
