@@ -60,7 +60,7 @@ def collect_main(argv: Sequence[str] | None = None) -> None:
     if args.frames_per_episode is not None and not args.pairs:
         raise ValueError("--frames-per-episode is an option of --pairs (paired sim collections)")
     if args.pairs:
-        from goggles_gym.frames.sources import collect_pairs
+        from goggles_gym.frames.sources import PAIR_FRAMES_PER_EPISODE, collect_pairs
 
         for flag, given in (("--source", args.source is not None), ("--policy", bool(args.policy)),
                             ("--domain real", args.domain == "real")):
@@ -68,8 +68,8 @@ def collect_main(argv: Sequence[str] | None = None) -> None:
                 raise ValueError(f"--pairs renders the env with sticky random actions in the sim domain: drop {flag}")
         path = collect_pairs(args.out, args.count, args.seed, input_look=args.look or "randomized",
                              env_kwargs={"image_size": args.size}, progress=progress,
-                             **({} if args.frames_per_episode is None
-                                else {"frames_per_episode": args.frames_per_episode}))
+                             frames_per_episode=PAIR_FRAMES_PER_EPISODE if args.frames_per_episode is None
+                             else args.frames_per_episode)
     elif args.source is not None:
         if args.look is not None:
             raise ValueError("give either --look (render the env) or --source (a capture), not both")

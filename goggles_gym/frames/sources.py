@@ -87,8 +87,8 @@ def collect_pairs(out: str | os.PathLike, count: int, seed: int, *, episodes: Se
     the same ``seed`` / ``episodes`` when ``frames_per_episode`` is 0 (every episode to its end).
     ``frames_per_episode`` > 0 moves to the next episode (a new room and, for ``randomized``, a new
     look) after that many frames: more looks and rooms for the same count (RCAN draws a new look per
-    frame); see :data:`PAIR_FRAMES_PER_EPISODE`. Raises
-    ``AssertionError`` if the two envs' labels ever differ (appearance moved geometry: a bug of the env).
+    frame); see :data:`PAIR_FRAMES_PER_EPISODE`. Raises ``AssertionError`` if the two envs' labels
+    ever differ (appearance moved geometry: a bug of the env).
     """
     if frames_per_episode < 0:
         raise ValueError(f"frames_per_episode must be >= 0 (0: whole episodes), got {frames_per_episode}")

@@ -220,8 +220,7 @@ class TranslatorTrainConfig:
                                  "its options are --rcan-semantic, --rcan-adversarial and --paired-class-balance")
         elif self.rcan_semantic or self.rcan_adversarial or self.paired_class_balance:
             raise ValueError("--rcan-semantic, --rcan-adversarial and --paired-class-balance are options of --method "
-                             "rcan; "
-                             f"{self.method} takes --semantic / --shift")
+                             f"rcan; {self.method} takes --semantic / --shift")
         self._check_contrastive()
         if self.policy_consistency and self.method not in (*UNPAIRED_METHODS, "rcan"):  # pragma: no cover
             raise ValueError(f"--policy-consistency is for the methods {', '.join(UNPAIRED_METHODS)} and rcan; "
