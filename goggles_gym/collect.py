@@ -33,6 +33,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--frames-per-episode", type=whole_number, default=None,
                     help="--pairs: pairs taken from one episode before the next, a new room and look (0: whole "
                     "episodes) [default: 1]")
+    ap.add_argument("--approach", type=number, default=None,
+                    help="--pairs: share of episodes whose pair is taken on the way to the chair, near it as well as "
+                    "far, instead of at the start pose [default: 0]")
     ap.add_argument("--source", default=None, help="video file, camera index or stream URL instead of the env")
     ap.add_argument("--count", type=whole_number, default=5000, help="number of frames")
     ap.add_argument("--seed", type=whole_number, default=0, help="seed of the episodes and actions (env only)")
@@ -57,10 +60,11 @@ def collect_main(argv: Sequence[str] | None = None) -> None:
     if not 0.0 <= args.epsilon <= 1.0:
         raise ValueError(f"--epsilon {args.epsilon}: a probability, give a value from 0 to 1")
     progress = not args.no_progress_bar
-    if args.frames_per_episode is not None and not args.pairs:
-        raise ValueError("--frames-per-episode is an option of --pairs (paired sim collections)")
+    for flag, value in (("--frames-per-episode", args.frames_per_episode), ("--approach", args.approach)):
+        if value is not None and not args.pairs:
+            raise ValueError(f"{flag} is an option of --pairs (paired sim collections)")
     if args.pairs:
-        from goggles_gym.frames.sources import PAIR_FRAMES_PER_EPISODE, collect_pairs
+        from goggles_gym.frames.sources import PAIR_APPROACH, PAIR_FRAMES_PER_EPISODE, collect_pairs
 
         for flag, given in (("--source", args.source is not None), ("--policy", bool(args.policy)),
                             ("--domain real", args.domain == "real")):
@@ -69,7 +73,8 @@ def collect_main(argv: Sequence[str] | None = None) -> None:
         path = collect_pairs(args.out, args.count, args.seed, input_look=args.look or "randomized",
                              env_kwargs={"image_size": args.size}, progress=progress,
                              frames_per_episode=PAIR_FRAMES_PER_EPISODE if args.frames_per_episode is None
-                             else args.frames_per_episode)
+                             else args.frames_per_episode,
+                             approach=PAIR_APPROACH if args.approach is None else args.approach)
     elif args.source is not None:
         if args.look is not None:
             raise ValueError("give either --look (render the env) or --source (a capture), not both")

@@ -281,3 +281,25 @@ def test_texture_pool_is_found_again_when_a_file_goes(tmp_path, monkeypatch):
     assert first == random_texture_files(2, looks.pool_seed) and first == looks.pool()
     first[0].unlink()
     assert looks.pool() == first and first[0].is_file()
+
+
+def test_reset_pose_option_places_the_robot_in_the_seeds_room():
+    env = ChairNav(image_size=16)
+    _, start = env.reset(seed=4)
+    layout, chair = env.layout, env.layout.chair
+    pose = (chair.x - 0.7, chair.y, 0.0)  # 0.7 m from the chair, facing it along +x
+    if env.scene.collides(pose[0], pose[1]):
+        pose = (chair.x + 0.7, chair.y, math.pi)
+    obs, info = env.reset(seed=4, options={"pose": pose})
+    assert env.layout == layout and (env.pose.x, env.pose.y) == pytest.approx(pose[:2])
+    assert info["distance"] == pytest.approx(0.7) and abs(info["bearing"]) < 1e-6
+    assert (info["labels"] == 3).mean() > (start["labels"] == 3).mean()  # the chair fills more of the frame
+    info = env.step(TURN_LEFT)[-1]
+    assert env.steps == 1 and info["distance"] == pytest.approx(0.7)
+    for options, why in (({"pose": (9.0, 0.0, 0.0)}, "outside the room"), ({"pose": (chair.x, chair.y, 0.0)},
+                         "inside a wall, the chair or an obstacle"), ({"pose": "here"}, r"\(x, y, yaw\) numbers"),
+                         ({"start": (0, 0, 0)}, "unknown key")):
+        with pytest.raises(ValueError, match=why):
+            env.reset(seed=4, options=options)
+    env.reset(seed=4, options={"pose": None})
+    assert env.pose == layout.start

@@ -1,4 +1,5 @@
 import json
+import math
 
 import cv2
 import numpy as np
@@ -132,7 +133,7 @@ def pairs(tmp_path_factory):
     root = tmp_path_factory.mktemp("pairs")
     # whole episodes, so that the pairs equal a sim / randomized collection of the same seed frame for frame
     return collect_pairs(root / "pairs", 30, seed=0, env_kwargs={"image_size": 16}, progress=False,
-                         frames_per_episode=0)
+                         frames_per_episode=0, approach=0.0)
 
 
 def test_paired_collection_shares_labels_and_geometry(sim_and_real, pairs, tmp_path):
@@ -153,7 +154,7 @@ def test_paired_collection_shares_labels_and_geometry(sim_and_real, pairs, tmp_p
 def test_paired_collection_follows_given_episodes(tmp_path):
     episodes = [11, 22, 33, 44]
     p = read_collection(collect_pairs(tmp_path / "p", 5, seed=3, episodes=episodes, env_kwargs={"image_size": 16},
-                                      progress=False, frames_per_episode=0))
+                                      progress=False, frames_per_episode=0, approach=0.0))
     assert p.manifest["frame_episodes"][0] == 11 and set(p.manifest["frame_episodes"]) <= set(episodes)
     with pytest.raises(ValueError, match="input_look 'sim'"):
         collect_pairs(tmp_path / "q", 2, seed=0, input_look="sim", env_kwargs={"image_size": 16}, progress=False)
@@ -173,6 +174,29 @@ def test_paired_collection_frames_per_episode_moves_to_the_next_episode(tmp_path
     assert default.manifest["frame_episodes"] == [100, 101, 102]  # the default: a new room and look every pair
     with pytest.raises(ValueError, match="frames_per_episode must be >= 0"):
         collect_pairs(tmp_path / "q", 2, seed=0, frames_per_episode=-1, progress=False)
+
+
+def test_approach_pairs_see_the_chair_near_and_share_labels(tmp_path):
+    episodes = list(range(200, 240))
+    kw = dict(seed=5, episodes=episodes, env_kwargs={"image_size": 16}, progress=False)
+    start = read_collection(collect_pairs(tmp_path / "s", 40, approach=0.0, **kw))
+    near = read_collection(collect_pairs(tmp_path / "n", 40, approach=1.0, **kw))
+    assert near.manifest["frame_episodes"] == start.manifest["frame_episodes"] == episodes  # the same rooms
+    assert near.manifest["approach"] == 1.0
+    assert (near.labels == 3).mean() > 3 * (start.labels == 3).mean()  # the chair, seen closer
+    env = sources.ChairNav(image_size=16)
+    rng = np.random.default_rng(0)
+    for seed in episodes[:10]:  # each pose: clear, on the way (0.5 m to the start's distance), facing the chair
+        far = env.reset(seed=seed)[1]["distance"]
+        x, y, yaw = sources.approach_pose(env, rng)
+        _, info = env.reset(seed=seed, options={"pose": (x, y, yaw)})
+        assert 0.5 <= info["distance"] <= max(far, 0.6) + 1e-9
+        assert abs(info["bearing"]) <= math.pi / 4 + 1e-9
+    env.close()
+    half = read_collection(collect_pairs(tmp_path / "h", 40, approach=0.5, **kw))  # some episodes near, some not
+    assert 0 < sum(not np.array_equal(a, b) for a, b in zip(half.labels, start.labels, strict=True)) < 40
+    with pytest.raises(ValueError, match=r"approach must be a share in \[0, 1\]"):
+        collect_pairs(tmp_path / "q", 2, seed=0, approach=1.5, progress=False)
 
 
 def test_paired_collection_geometry_bug_is_caught(tmp_path, monkeypatch):
@@ -215,6 +239,12 @@ def test_collect_cli_pairs(tmp_path, capsys):
     assert collect_main(["--frames-per-episode", "2", "--count", "2", "--size", "16", "--out", str(tmp_path / "y"),
                          "--no-progress-bar"]) == 2
     assert "--frames-per-episode is an option of --pairs" in capsys.readouterr().err
+    assert collect_main(["--approach", "0.2", "--count", "2", "--size", "16", "--out", str(tmp_path / "y"),
+                         "--no-progress-bar"]) == 2
+    assert "--approach is an option of --pairs" in capsys.readouterr().err
+    assert collect_main(["--pairs", "--count", "3", "--size", "16", "--seed", "2", "--out", str(tmp_path / "a"),
+                         "--approach", "1", "--no-progress-bar"]) == 0
+    assert read_collection(tmp_path / "a").manifest["approach"] == 1.0
     for bad, why in ((["--source", "clip.mp4"], "drop --source"), (["--policy", "runs/ppo"], "drop --policy"),
                      (["--domain", "real"], "drop --domain real"), (["--look", "sim"], "input_look 'sim'")):
         assert collect_main(["--pairs", *bad, "--count", "2", "--size", "16", "--out", str(tmp_path / "x"),

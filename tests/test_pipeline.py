@@ -5,6 +5,7 @@ import pytest
 
 from goggles_gym import translators
 from goggles_gym.frames import read_collection
+from goggles_gym.frames.sources import PAIR_APPROACH
 from goggles_gym.pipeline import Pipeline, PipelineConfig, SeedPlan, load_pipeline_preset, main
 from goggles_gym.pipeline import configs as stage_configs
 from goggles_gym.translators.segmentation import load_segnet
@@ -205,6 +206,10 @@ def test_bad_settings_pairs_look_is_checked_and_the_pairs_collection_takes_it(tm
         err = capsys.readouterr().err
         assert "--pairs-look" in err and "randomized or wide" in err and len(err.strip().splitlines()) == 1
         assert not out.exists()
+    near = stage_configs.collections(tiny(tmp_path / "a", canonicalizer_iterations=2, pair_approach=0.25), plan)
+    assert near["pairs"].approach == 0.25 and near["sim"].approach == 0.0  # only the pairs are taken near the chair
+    assert main(["--out", str(tmp_path / "run"), "--no-progress-bar", "--pair-approach", "2"]) == 2
+    assert "--pair-approach 2.0: a share of the pairs" in capsys.readouterr().err
 
 
 def test_second_run_skips_finished_stages(finished):
@@ -337,6 +342,7 @@ def test_quick_trains_the_canonicalizer_without_pretrain_rows_and_its_recipe_rea
     assert not any(v.endswith("+pretrain") for v in stage_configs.variants(quick))
     pairs = stage_configs.collections(quick, plan)["pairs"]
     assert pairs.domain == "paired" and pairs.frames_per_episode == 1 and pairs.count == quick.pair_frames
+    assert pairs.approach == PAIR_APPROACH == 0.0  # start poses only (approach 0.5 alone lost far chairs)
     canon = stage_configs.canonicalizer_config(quick, plan, tmp_path)
     assert canon.method == "rcan" and canon.paired_class_balance and canon.upsample == "resize"
     with_rows = PipelineConfig(**{**load_pipeline_preset("quick"), "out": str(tmp_path), "pretrain_rows": True})

@@ -118,6 +118,24 @@ class ChairNav(gym.Env):
         bearing = (math.atan2(dy, dx) - self.pose.yaw + math.pi) % (2 * math.pi) - math.pi
         return math.hypot(dx, dy), bearing
 
+    def _pose_option(self, options: dict[str, Any] | None) -> Pose2D | None:
+        """``options["pose"]`` as a :class:`Pose2D` inside the room and clear of every object, or None."""
+        unknown = sorted(set(options or {}) - {"pose"})
+        if unknown:
+            raise ValueError(f"reset options: unknown key(s) {', '.join(map(repr, unknown))}; ChairNav takes 'pose'")
+        if not options or options.get("pose") is None:
+            return None
+        try:
+            x, y, yaw = (float(v) for v in options["pose"])
+        except (TypeError, ValueError):
+            raise ValueError(f"reset options: pose must be (x, y, yaw) numbers, got {options['pose']!r}") from None
+        half = self.scene.config.room_size / 2
+        if not all(map(math.isfinite, (x, y, yaw))) or max(abs(x), abs(y)) >= half:
+            raise ValueError(f"reset options: pose ({x}, {y}, {yaw}) is outside the room (|x|, |y| < {half} m)")
+        if self.scene.collides(x, y):
+            raise ValueError(f"reset options: pose ({x:.2f}, {y:.2f}) is inside a wall, the chair or an obstacle")
+        return Pose2D(x, y, (yaw + math.pi) % (2 * math.pi) - math.pi)
+
     def _set_camera(self, look: Look) -> None:
         self._camera = CameraPipeline(look.camera, (self.height, self.width), self._appearance_rng)
         self._render_camera = None
@@ -128,7 +146,12 @@ class ChairNav(gym.Env):
 
     # --- Gymnasium API -----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Place chair, obstacles and robot from the seed; draw a new look if randomized."""
+        """Place chair, obstacles and robot from the seed; draw a new look if randomized.
+
+        ``options={"pose": (x, y, yaw)}`` puts the robot there (metres, radians) instead of the
+        layout's start; the room, the chair, the obstacles and the look are still the seed's. A pose
+        outside the room or inside an object raises ``ValueError``.
+        """
         super().reset(seed=seed)
         if seed is not None:
             self._appearance_rng = np.random.default_rng([seed, 1])
@@ -141,7 +164,7 @@ class ChairNav(gym.Env):
             self._set_camera(self.look)  # the noise bank is drawn from the seed too
         self.layout = self.scene.sample_layout(self.np_random)
         self.scene.apply_layout(self.layout)
-        self.pose = self.layout.start
+        self.pose = self._pose_option(options) or self.layout.start
         self.steps = 0
         self.collisions = 0
         distance, bearing = self._chair_geometry()

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from goggles_gym.common.cli import arg, check_at_least
-from goggles_gym.frames.sources import PAIR_FRAMES_PER_EPISODE
+from goggles_gym.frames.sources import PAIR_APPROACH, PAIR_FRAMES_PER_EPISODE
 from goggles_gym.pipeline.seeds import BLOCK, SeedPlan
 
 DR_METHODS = ("ppo", "distill")
@@ -56,6 +56,8 @@ class PipelineConfig:
                            "canonicalizer learns from and the +pretrain translators keep their paired loss on")
     pair_frames_per_episode: int = arg(PAIR_FRAMES_PER_EPISODE, "pairs taken from one episode before the next "
                                        "(a new room and look); 0: whole episodes, as before the default changed")
+    pair_approach: float = arg(PAIR_APPROACH, "share of the pairs taken on the way to the chair (near it as well as "
+                               "far) instead of at an episode's start pose; 0: start poses only, as before")
     pairs_look: str = arg("randomized", "look of the paired sim collection's inputs the canonicalizer learns from: "
                           "randomized or wide (wider textures, light and camera effects)")
     canonicalizer_policy: bool = arg(False, "hold the canonicalizer to the sim policy too: the policy's action and "
@@ -179,6 +181,8 @@ def check_config(c: PipelineConfig) -> None:
                    "eval_seg_iterations", "policy_timesteps", "canonicalizer_seeds")
     check_at_least(c, 0, "dr_timesteps", "validation_episodes", "metric_frames", "policy_eval_freq", "judge_frames",
                    "canonicalizer_iterations")
+    if not 0.0 <= c.pair_approach <= 1.0:
+        raise ValueError(f"--pair-approach {c.pair_approach}: a share of the pairs, give a value from 0 to 1")
     if c.pretrained and not Path(c.pretrained).is_file():
         raise FileNotFoundError(f"--pretrained {c.pretrained}: no such translator file (a canonicalizer's "
                                 "translator.pt, e.g. another run's canonicalizer/translator.pt)")

@@ -36,6 +36,7 @@ class CollectionSpec:
     episodes: tuple[int, ...]
     action_seed: int
     frames_per_episode: int = 0  # paired collections: pairs from one episode before the next (0: whole episodes)
+    approach: float = 0.0  # paired collections: share of the pairs taken on the way to the chair
 
 
 PRETRAINED = {"cyclegan+pretrain": dict(method="cyclegan"), "vr-goggles+pretrain": dict(method="vr-goggles")}
@@ -118,7 +119,8 @@ def collections(c: PipelineConfig, plan: SeedPlan) -> dict[str, CollectionSpec]:
         block = plan.block(f"frames/{name}")
         # A collection ends an episode when it is done or truncated, so it needs at most count + 1.
         out[name] = CollectionSpec(name, look, domain, count, tuple(block.take(count + 1)), block.first,
-                                   c.pair_frames_per_episode if domain == "paired" else 0)
+                                   c.pair_frames_per_episode if domain == "paired" else 0,
+                                   c.pair_approach if domain == "paired" else 0.0)
     return out
 
 

@@ -135,7 +135,8 @@ class FramesStage(Stage):
                 shutil.rmtree(path)  # an interrupted (or forced) collection starts over
             if spec.domain == "paired":
                 collect_pairs(path, spec.count, spec.action_seed, episodes=spec.episodes, input_look=spec.look,
-                              env_kwargs=env, progress=c.progress_bar, frames_per_episode=spec.frames_per_episode)
+                              env_kwargs=env, progress=c.progress_bar, frames_per_episode=spec.frames_per_episode,
+                              approach=spec.approach)
             else:
                 collect_from_env(path, spec.look, spec.count, spec.action_seed, domain=spec.domain, env_kwargs=env,
                                  progress=c.progress_bar, episodes=spec.episodes)
