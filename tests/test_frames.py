@@ -194,7 +194,16 @@ def test_approach_pairs_see_the_chair_near_and_share_labels(tmp_path):
         assert abs(info["bearing"]) <= math.pi / 4 + 1e-9
     env.close()
     half = read_collection(collect_pairs(tmp_path / "h", 40, approach=0.5, **kw))  # some episodes near, some not
-    assert 0 < sum(not np.array_equal(a, b) for a, b in zip(half.labels, start.labels, strict=True)) < 40
+    moved = [i for i, (a, b) in enumerate(zip(half.labels, start.labels, strict=True)) if not np.array_equal(a, b)]
+    assert 0 < len(moved) < 40 and set(moved) <= set(half.manifest["approach_frames"])
+    assert near.manifest["approach_frames"] == list(range(40)) and "approach_frames" not in start.manifest
+    # the paired loss's class weights come from the start-pose pairs only (all of them if there are none)
+    from goggles_gym.translators.training import start_pose_labels
+
+    kept = [i for i in range(40) if i not in set(half.manifest["approach_frames"])]
+    assert np.array_equal(start_pose_labels(half), half.labels[kept])
+    assert np.array_equal(start_pose_labels(start), start.labels)
+    assert np.array_equal(start_pose_labels(near), near.labels)
     with pytest.raises(ValueError, match=r"approach must be a share in \[0, 1\]"):
         collect_pairs(tmp_path / "q", 2, seed=0, approach=1.5, progress=False)
 

@@ -27,7 +27,8 @@ PAIR_FRAMES_PER_EPISODE = 1
 #: Share of the pairs taken on the way to the chair (:func:`approach_pose`) rather than at the start pose, which is
 #: always at least 1.5 m from it. 0 by default: 0.5 alone did not help on quick's validation block (the chair's
 #: median-frequency weight fell from 10 to 3 and far chairs were lost); 0.5 with the start poses' class weights
-#: did, not yet made a recipe (docs/README.md, "Pairs near the chair").
+#: (what rcan uses now, ``approach_frames``) did, and awaits quick on a fresh clone (docs/README.md, "Pairs near
+#: the chair").
 PAIR_APPROACH = 0.0
 
 
@@ -117,8 +118,8 @@ def collect_pairs(out: str | os.PathLike, count: int, seed: int, *, episodes: Se
     look) after that many frames: more looks and rooms for the same count (RCAN draws a new look per
     frame); see :data:`PAIR_FRAMES_PER_EPISODE`. ``approach`` is the share of episodes that start from
     :func:`approach_pose` instead of the reset pose (both looks at the same pose), so that the pairs see
-    the chair near as well as far. Raises ``AssertionError`` if the two envs' labels
-    ever differ (appearance moved geometry: a bug of the env).
+    the chair near as well as far; the manifest's ``approach_frames`` lists their pairs. Raises
+    ``AssertionError`` if the two envs' labels ever differ (appearance moved geometry: a bug of the env).
     """
     if frames_per_episode < 0:
         raise ValueError(f"frames_per_episode must be >= 0 (0: whole episodes), got {frames_per_episode}")
@@ -138,11 +139,16 @@ def collect_pairs(out: str | os.PathLike, count: int, seed: int, *, episodes: Se
         seeds = iter(episode_seeds(seed, count + 1) if episodes is None else episodes)
         pose_rng = np.random.default_rng([seed, 7])  # its own stream: approach 0 leaves the collection as it was
 
+        near: list[int] = []  # indices of the pairs of approach episodes (the manifest's approach_frames)
+        in_near = False
+
         def start(episode: int) -> tuple:
+            nonlocal in_near
             sim_reset = sim.reset(seed=episode)  # the sim look's reset is cheap: it finds the room for the pose
             pose = approach_pose(sim, pose_rng) if approach > 0 and pose_rng.random() < approach else None
             if pose is not None:
                 sim_reset = sim.reset(seed=episode, options={"pose": pose})
+            in_near = pose is not None
             return env.reset(seed=episode, options={"pose": pose}), sim_reset
 
         episode = _next_episode(seeds)
@@ -152,6 +158,8 @@ def collect_pairs(out: str | os.PathLike, count: int, seed: int, *, episodes: Se
             if not np.array_equal(info["labels"], sim_info["labels"]):
                 raise AssertionError(f"looks {name} and sim disagree on geometry in episode {episode} "
                                      f"(step {env.steps}): appearance must not move anything")
+            if in_near:
+                near.append(writer.count)
             writer.add(obs, info["labels"], episode=episode, target=sim_obs)
             in_episode += 1
             if i == count - 1:
@@ -166,6 +174,8 @@ def collect_pairs(out: str | os.PathLike, count: int, seed: int, *, episodes: Se
             if in_episode == frames_per_episode or terminated or truncated:
                 episode, in_episode = _next_episode(seeds), 0
                 (obs, info), (sim_obs, sim_info) = start(episode)
+        if approach > 0:
+            writer.meta["approach_frames"] = near
     finally:
         env.close()
         sim.close()

@@ -654,6 +654,16 @@ def check_pairs(manifest: dict[str, Any], path: str | Path, real_manifest: dict[
     check_not_target(real_manifest or {}, manifest, "--pairs", path, targets=TARGET_LOOKS, fix=PAIRS_FIX)
 
 
+def start_pose_labels(pairs: FrameCollection) -> np.ndarray:
+    """The label maps the paired loss's class weights come from: the pairs at episodes' start poses, without
+    the manifest's ``approach_frames`` (all of them when every pair, or none, is one). Near the chair it
+    fills the frame, so weights from approach pairs would drop the chair's weight (10 -> 3.1 at approach
+    0.5) and lose it far away (docs/README.md, "Pairs near the chair")."""
+    near = set(pairs.manifest.get("approach_frames") or ())
+    keep = [i for i in range(len(pairs.labels)) if i not in near]
+    return pairs.labels[keep] if keep else pairs.labels
+
+
 def _read_pairs(c: TranslatorTrainConfig, real_manifest: dict[str, Any]) -> FrameCollection:
     if not Path(c.pairs).is_dir():
         raise FrameCollectionError(f"--pairs {c.pairs}: folder not found; {PAIRS_FIX}")
@@ -791,7 +801,8 @@ def _train_translator(c: TranslatorTrainConfig, dist: distributed.Dist) -> Trans
                                              lambda: train_sim_reader(reader_frames, c, device), dist)
     weights = None
     if ((c.semantic or c.rcan_semantic) and c.class_balance) or (c.paired_class_balance and rcan):
-        weights = median_frequency_weights(torch.from_numpy((pairs if rcan else sim).labels), len(CLASSES))
+        labels = start_pose_labels(pairs) if rcan else sim.labels
+        weights = median_frequency_weights(torch.from_numpy(labels), len(CLASSES))
     trainer = TranslatorTrainer(c, device, seg, weights, sim_reader, policy, dist=dist)
     resumed_from = None
     if c.resume:
