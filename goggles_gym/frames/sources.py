@@ -140,19 +140,17 @@ def collect_pairs(out: str | os.PathLike, count: int, seed: int, *, episodes: Se
         pose_rng = np.random.default_rng([seed, 7])  # its own stream: approach 0 leaves the collection as it was
 
         near: list[int] = []  # indices of the pairs of approach episodes (the manifest's approach_frames)
-        in_near = False
 
         def start(episode: int) -> tuple:
-            nonlocal in_near
+            """Both envs reset to ``episode``, at its start pose or at an approach pose; and whether it is one."""
             sim_reset = sim.reset(seed=episode)  # the sim look's reset is cheap: it finds the room for the pose
             pose = approach_pose(sim, pose_rng) if approach > 0 and pose_rng.random() < approach else None
             if pose is not None:
                 sim_reset = sim.reset(seed=episode, options={"pose": pose})
-            in_near = pose is not None
-            return env.reset(seed=episode, options={"pose": pose}), sim_reset
+            return env.reset(seed=episode, options={"pose": pose}), sim_reset, pose is not None
 
         episode = _next_episode(seeds)
-        (obs, info), (sim_obs, sim_info) = start(episode)
+        (obs, info), (sim_obs, sim_info), in_near = start(episode)
         action, in_episode, terminated, truncated = 0, 0, False, False
         for i in tqdm(range(count), desc=f"collecting {name} -> sim pairs", disable=not progress):
             if not np.array_equal(info["labels"], sim_info["labels"]):
@@ -173,7 +171,7 @@ def collect_pairs(out: str | os.PathLike, count: int, seed: int, *, episodes: Se
                     raise AssertionError(f"looks {name} and sim disagree on the end of episode {episode}")
             if in_episode == frames_per_episode or terminated or truncated:
                 episode, in_episode = _next_episode(seeds), 0
-                (obs, info), (sim_obs, sim_info) = start(episode)
+                (obs, info), (sim_obs, sim_info), in_near = start(episode)
         if approach > 0:
             writer.meta["approach_frames"] = near
     finally:

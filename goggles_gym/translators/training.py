@@ -659,9 +659,8 @@ def start_pose_labels(pairs: FrameCollection) -> np.ndarray:
     the manifest's ``approach_frames`` (all of them when every pair, or none, is one). Near the chair it
     fills the frame, so weights from approach pairs would drop the chair's weight (10 -> 3.1 at approach
     0.5) and lose it far away (docs/README.md, "Pairs near the chair")."""
-    near = set(pairs.manifest.get("approach_frames") or ())
-    keep = [i for i in range(len(pairs.labels)) if i not in near]
-    return pairs.labels[keep] if keep else pairs.labels
+    start = np.delete(pairs.labels, pairs.manifest.get("approach_frames") or [], axis=0)
+    return start if len(start) else pairs.labels
 
 
 def _read_pairs(c: TranslatorTrainConfig, real_manifest: dict[str, Any]) -> FrameCollection:
