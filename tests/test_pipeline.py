@@ -342,7 +342,7 @@ def test_quick_trains_the_canonicalizer_without_pretrain_rows_and_its_recipe_rea
     assert not any(v.endswith("+pretrain") for v in stage_configs.variants(quick))
     pairs = stage_configs.collections(quick, plan)["pairs"]
     assert pairs.domain == "paired" and pairs.frames_per_episode == 1 and pairs.count == quick.pair_frames
-    assert pairs.approach == PAIR_APPROACH == 0.0  # start poses only (approach 0.5 alone lost far chairs)
+    assert pairs.approach == PAIR_APPROACH == 0.5  # half the pairs near the chair, weights from the start poses
     canon = stage_configs.canonicalizer_config(quick, plan, tmp_path)
     assert canon.method == "rcan" and canon.paired_class_balance and canon.upsample == "resize"
     with_rows = PipelineConfig(**{**load_pipeline_preset("quick"), "out": str(tmp_path), "pretrain_rows": True})
