@@ -130,6 +130,7 @@ def test_cut_and_fastcut_options_defaults_and_errors():
                         (dict(method="cut", lambda_nce=0.0), "--lambda-nce 0.0: must be above 0"),
                         (dict(method="cut", nce_temperature=0.0), "--nce-temperature 0.0"),
                         (dict(method="cut", nce_patches=0), "--nce-patches 0: must be at least 1"),
+                        (dict(method="fastcut", nce_head_dim=0), "--nce-head-dim 0: must be at least 1"),
                         (dict(method="cut", lambda_policy=0.0), "--lambda-policy 0.0: must be above 0")):
         with pytest.raises(ValueError, match=why.replace("(", r"\(")):
             TranslatorTrainConfig(**kwargs)
@@ -146,6 +147,9 @@ def test_cut_builds_g_d_sim_and_heads_only():
         head_params = {id(p) for p in trainer.patch_heads.parameters()}
         in_opt = {id(p) for g in trainer.opt_G.param_groups for p in g["params"]}
         assert head_params <= in_opt  # the heads learn with G
+    narrow = training_mod.TranslatorTrainer(TranslatorTrainConfig(**{**TINY, "method": "fastcut", "nce_head_dim": 16}),
+                                            CPU, seg=None)
+    assert {m[2].out_features for m in narrow.patch_heads.mlps} == {16}  # --nce-head-dim sizes every head
 
 
 @pytest.mark.parametrize("method", ["cut", "fastcut"])

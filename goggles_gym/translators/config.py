@@ -151,6 +151,8 @@ class TranslatorTrainConfig:
                                  "blocks) [default: input,down1,down2,block1 and the middle block]")
     nce_patches: int = arg(256, "cut / fastcut: patch locations sampled per layer and frame (the same ones in the "
                            "input's and the output's features)")
+    nce_head_dim: int = arg(256, "cut / fastcut: units of each PatchNCE MLP head's two layers (the reference's "
+                            "netF_nc, 256 for its ngf-64 generator)")
     nce_temperature: float = arg(0.07, "cut / fastcut: temperature of the PatchNCE softmax")
     nce_flip: bool | None = arg(None, "cut / fastcut: flip equivariance; half the updates translate the mirrored real "
                                 "batch and compare its features mirrored back [default: on for fastcut]")
@@ -204,7 +206,8 @@ class TranslatorTrainConfig:
         if self.pool_size is None:
             self.pool_size = POOL_SIZE.get(self.method, 50)
         check_at_least(self, 1, "iterations", "batch_size", "ngf", "n_blocks", "ndf", "d_layers", "log_every",
-                       "image_every", "checkpoint_every", "seg_iterations", "sim_reader_iterations", "nce_patches")
+                       "image_every", "checkpoint_every", "seg_iterations", "sim_reader_iterations", "nce_patches",
+                       "nce_head_dim")
         check_at_least(self, 0, "pool_size", "seed")
         for name in ("decay_start", "pseudo_label_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:

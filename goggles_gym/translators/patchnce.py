@@ -25,10 +25,11 @@ HEAD_DIM = 256
 
 
 class PatchHeads(nn.Module):
-    """One 2-layer MLP (Linear, ReLU, Linear; :data:`HEAD_DIM` units) per PatchNCE layer, applied to
-    sampled feature vectors, whose outputs are L2-normalised (the reference's ``PatchSampleF`` with
-    ``use_mlp``). Built eagerly from the channel counts, so it is in the optimiser and the checkpoint
-    from the first update (the reference builds it at the first batch's shapes).
+    """One 2-layer MLP (Linear, ReLU, Linear; ``dim`` units: :data:`HEAD_DIM` as the reference by
+    default, ``--nce-head-dim``) per PatchNCE layer, applied to sampled feature vectors, whose
+    outputs are L2-normalised (the reference's ``PatchSampleF`` with ``use_mlp``). Built eagerly
+    from the channel counts, so it is in the optimiser and the checkpoint from the first update
+    (the reference builds it at the first batch's shapes).
 
     >>> heads = PatchHeads([3, 8])
     >>> [tuple(f.shape) for f in heads([torch.zeros(2, 3, 4, 4), torch.ones(2, 8, 2, 2)],

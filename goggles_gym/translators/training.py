@@ -377,7 +377,7 @@ class TranslatorTrainer:
         for name in NETS:  # G: real -> sim (the goggles), F: sim -> real
             if name in needed:
                 if name == "patch_heads":  # sized by G's features; initialised as the reference's
-                    net = PatchHeads.for_generator(self.G, self.nce_layers)
+                    net = PatchHeads.for_generator(self.G, self.nce_layers, c.nce_head_dim)
                 elif name in ("G", "F"):
                     net = init_weights(build_config_generator(c))
                 else:
