@@ -194,10 +194,11 @@ def test_bad_settings_pairs_look_is_checked_and_the_pairs_collection_takes_it(tm
     plan = SeedPlan(0)
     assert "pairs" not in stage_configs.collections(tiny(tmp_path / "a"), plan)  # no canonicalizer, no pairs
     assert stage_configs.collections(tiny(tmp_path / "a", canonicalizer_iterations=2), plan)["pairs"].look == \
-        "randomized"  # the default
-    wide = tiny(tmp_path / "a", canonicalizer_iterations=2, pairs_look="wide")
-    specs = stage_configs.collections(wide, plan)
-    assert specs["pairs"].look == "wide" and specs["pairs"].domain == "paired" and specs["judge"].look == "randomized"
+        "wide"  # the default
+    narrow = tiny(tmp_path / "a", canonicalizer_iterations=2, pairs_look="randomized")
+    specs = stage_configs.collections(narrow, plan)
+    assert specs["pairs"].look == "randomized" and specs["pairs"].domain == "paired"
+    assert specs["judge"].look == "randomized"  # the judge keeps the narrower randomization
     assert specs["pairs"].episodes == stage_configs.collections(tiny(tmp_path / "a", canonicalizer_iterations=2),
                                                                 plan)["pairs"].episodes  # same block of episodes
     for bad in ("real", "sim", "photo"):
