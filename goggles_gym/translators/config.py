@@ -18,6 +18,8 @@ CONTRASTIVE_DEFAULTS = {"cut": {"lambda_nce": 1.0, "nce_identity": True, "nce_fl
                         "fastcut": {"lambda_nce": 10.0, "nce_identity": False, "nce_flip": True}}
 #: Default ``pool_size``: CycleGAN's history of 50 fakes; CUT's reference has no image pool.
 POOL_SIZE = {"cut": 0, "fastcut": 0}
+#: Units of each PatchNCE head's two layers: the reference's ``netF_nc``, sized for its ngf-64 generator.
+NCE_HEAD_DIM = 256
 #: Default ``lambda_paired``: the canonicalizer's own loss, and the anchor while fine-tuning.
 LAMBDA_PAIRED = {"rcan": 10.0, "fine-tuning": 5.0}
 
@@ -151,8 +153,8 @@ class TranslatorTrainConfig:
                                  "blocks) [default: input,down1,down2,block1 and the middle block]")
     nce_patches: int = arg(256, "cut / fastcut: patch locations sampled per layer and frame (the same ones in the "
                            "input's and the output's features)")
-    nce_head_dim: int = arg(256, "cut / fastcut: units of each PatchNCE MLP head's two layers (the reference's "
-                            "netF_nc, 256 for its ngf-64 generator)")
+    nce_head_dim: int = arg(NCE_HEAD_DIM, "cut / fastcut: units of each PatchNCE MLP head's two layers (the "
+                            "reference's netF_nc, 256 for its ngf-64 generator)")
     nce_temperature: float = arg(0.07, "cut / fastcut: temperature of the PatchNCE softmax")
     nce_flip: bool | None = arg(None, "cut / fastcut: flip equivariance; half the updates translate the mirrored real "
                                 "batch and compare its features mirrored back [default: on for fastcut]")

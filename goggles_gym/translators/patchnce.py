@@ -18,10 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from goggles_gym.translators.config import NCE_HEAD_DIM as HEAD_DIM
 from goggles_gym.translators.networks import Generator
-
-#: Units of each head's two layers (the reference's ``netF_nc``).
-HEAD_DIM = 256
 
 
 class PatchHeads(nn.Module):
