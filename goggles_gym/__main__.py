@@ -4,4 +4,6 @@ import sys
 
 from goggles_gym.cli import main
 
-sys.exit(main())
+# Guarded: the pipeline's stage processes (spawn) import the main module again.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -23,13 +23,15 @@ STAGES = {"policy", "dr_policy", "frames", "segnet", "translators", "validate", 
 
 
 def tiny(out, **kw):
-    return PipelineConfig(out=str(out), **{**TINY, **kw})
+    # One stage after another in this process (spawning a process a stage costs seconds each); the
+    # end-to-end run below and the tests of --jobs run the stages side by side, as users do.
+    return PipelineConfig(out=str(out), **{**TINY, "jobs": 1, **kw})
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     run = tmp_path_factory.mktemp("study")
-    report = Pipeline(tiny(run), "tiny").run_all()
+    report = Pipeline(tiny(run, jobs=2), "tiny").run_all()
     return run, report
 
 
@@ -230,7 +232,7 @@ def test_killed_run_redoes_only_what_is_missing(finished):
     (run / "translators" / "cyclegan+shift" / "seed0" / "translator.pt").unlink()
     model = run / "policy" / "model.zip"
     before = model.stat().st_mtime_ns
-    Pipeline(tiny(run), "tiny").run_all()
+    Pipeline(tiny(run, jobs=2), "tiny").run_all()
     state = json.loads((run / "pipeline.json").read_text())
     stages = state["stages"]
     assert not stages["translators"]["skipped_last_run"] and not stages["evaluate"]["skipped_last_run"]
@@ -283,6 +285,15 @@ def test_force_follows_the_declared_reads():
                                            "validate", "evaluate"}
     assert to_redo(STAGES, ["evaluate"]) == {"evaluate"}
     assert to_redo(STAGES, ["all"]) == STAGES_SET
+
+
+def test_a_canonicalizer_without_pretrain_rows_is_not_read_by_the_translators():
+    from goggles_gym.pipeline.stages import STAGES, to_redo
+
+    alone = tiny("run", canonicalizer_iterations=2, pretrain_rows=False)
+    assert to_redo(STAGES, ["canonicalizer"], alone) == {"canonicalizer", "validate", "evaluate"}
+    rows = tiny("run", canonicalizer_iterations=2)
+    assert "translators" in to_redo(STAGES, ["canonicalizer"], rows)
 
 
 STAGES_SET = {"policy", "dr_policy", "frames", "segnet", "canonicalizer", "translators", "policy_translators",
@@ -382,3 +393,60 @@ def test_gpu_preset_builds_every_stage_on_the_cpu_at_tiny_sizes(tmp_path):
     assert "pairs" in stage_configs.collections(config, plan)
     evaluation = stage_configs.evaluate_config(config, plan, tmp_path, "evaluation")
     assert len(evaluation.cyclegan) == 3 and evaluation.dr_policy
+
+
+def _weights(path):
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def test_jobs_run_stages_side_by_side_with_the_results_of_one_process(tmp_path):
+    """Stages in processes of their own (``--jobs 2``) train the same policy and translators as one
+    stage after another with the same torch threads: which stage ran beside which changes nothing."""
+    import torch
+
+    from goggles_gym.pipeline.parallel import stage_threads
+
+    kw = dict(ablations=False, dr_timesteps=0, judge_look="sim", validation_episodes=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(stage_threads(2))
+    try:
+        Pipeline(tiny(tmp_path / "one", **kw), "tiny", until="translators").run_all()
+    finally:
+        torch.set_num_threads(threads)
+    Pipeline(tiny(tmp_path / "two", jobs=2, **kw), "tiny", until="translators").run_all()
+    state = json.loads((tmp_path / "two" / "pipeline.json").read_text())
+    assert {"policy", "frames", "segnet", "translators"} <= set(state["stages"])
+    assert set(state["translators"]) == {"cyclegan/seed0", "vr-goggles/seed0"}  # sent back by the stage's process
+    assert state["last_run"]["jobs"] == 2
+    for part in ("translators/cyclegan/seed0/translator.pt", "translators/vr-goggles/seed0/translator.pt"):
+        one, two = _weights(tmp_path / "one" / part), _weights(tmp_path / "two" / part)
+        for name, tensor in one["state_dict"].items():
+            assert torch.equal(tensor, two["state_dict"][name]), f"{part}: {name}"
+    policies = [_policy_weights(tmp_path / run / "policy" / "model.zip") for run in ("one", "two")]
+    assert policies[0].keys() == policies[1].keys()
+    assert all(torch.equal(policies[0][k], policies[1][k]) for k in policies[0])
+
+
+def _policy_weights(model_zip):
+    import io
+    import zipfile
+
+    import torch
+
+    with zipfile.ZipFile(model_zip) as z:  # SB3's zip: the policy's state dict is policy.pth
+        return torch.load(io.BytesIO(z.read("policy.pth")), map_location="cpu", weights_only=True)
+
+
+def test_a_stage_that_fails_in_its_process_fails_the_run_with_its_own_error(tmp_path, capsys):
+    kw = dict(ablations=False, dr_timesteps=0, judge_look="sim", validation_episodes=0)
+    Pipeline(tiny(tmp_path, **kw), "tiny", until="frames").run_all()
+    for image in (tmp_path / "frames" / "sim" / "rgb").iterdir():
+        image.unlink()  # the collection's frames are gone, its manifest is left
+    with pytest.raises(Exception, match="is empty") as failed:
+        Pipeline(tiny(tmp_path, jobs=2, **kw), "tiny", until="segnet").run_all()
+    assert type(failed.value).__name__ != "StageProcessError"
+    assert "in stage segnet's process" in str(failed.value.__cause__)
+    state = json.loads((tmp_path / "pipeline.json").read_text())  # the run state stays readable
+    assert "segnet" not in state["stages"] and state["stages"]["frames"]["skipped_last_run"]

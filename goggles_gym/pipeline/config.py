@@ -74,6 +74,9 @@ class PipelineConfig:
     metric_frames: int = arg(400, "held-out paired frames for mIoU / L1 / shift")
     seed: int = arg(0, "seed of the run: the seed plan hands every stage its own disjoint block from it")
     device: str = arg("auto", "torch device: auto (CUDA when present), cpu, cuda")
+    jobs: int = arg(2, "stages run at once, each in a process of its own (cpu cores / jobs torch threads) as soon "
+                    "as the stages it reads are done: the sim policy trains while the frames, nets and canonicalizer "
+                    "are made; 1: one stage after another in this process")
     progress_bar: bool = arg(True, "show progress bars")
     env: dict[str, Any] = arg(help="ChairNav settings for every stage (max_steps, ...)", factory=dict, flag=False)
     policy_hyperparams: dict[str, Any] = arg(help="PPO hyperparameters over the ppo preset's", factory=dict,
@@ -179,7 +182,7 @@ def check_config(c: PipelineConfig) -> None:
             raise ValueError(f"--judge-look {c.judge_look!r} is the target look: the judge would learn from labelled "
                              "frames of the target; use randomized (or sim)")
     check_at_least(c, 1, "frames", "translator_iterations", "translator_seeds", "episodes", "seg_iterations",
-                   "eval_seg_iterations", "policy_timesteps", "canonicalizer_seeds")
+                   "eval_seg_iterations", "policy_timesteps", "canonicalizer_seeds", "jobs")
     check_at_least(c, 0, "dr_timesteps", "validation_episodes", "metric_frames", "policy_eval_freq", "judge_frames",
                    "canonicalizer_iterations")
     if not 0.0 <= c.pair_approach <= 1.0:

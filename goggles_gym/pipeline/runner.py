@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,35 +41,49 @@ class Pipeline:
         raise KeyError(f"no stage {name!r}")
 
     def run_all(self) -> Path:
-        """Run (or skip) every stage of this run, or those up to ``until``; returns the report path."""
+        """Run (or skip) every stage of this run, or those up to ``until``; returns the report path.
+        With ``jobs`` > 1 the stages run in processes of their own, each once the stages it reads
+        are done (:mod:`goggles_gym.pipeline.parallel`); with 1, one after another in this process."""
         self.run.mkdir(parents=True, exist_ok=True)
         self.state.load(start_over=self.force == {s.name for s in self.stages})
         self.state.save()
+        start = time.perf_counter()
+        jobs = min(self.config.jobs, os.cpu_count() or 1)
+        todo: list[Stage] = []
         for stage in self.stages:
             if not stage.enabled():
                 self._log(f"[{stage.name}] not part of this run (switched off by its settings)")
                 self.state.drop(stage.name)
-                continue
-            redo = stage.name in self.force
-            if not redo and stage.done():
+            elif stage.name not in self.force and stage.done():
                 self._log(f"[{stage.name}] done already, skipped")
                 self.state.skipped(stage.name)
-                if stage.name == self.until:
-                    break
-                continue
-            self._log(f"[{stage.name}] running")
-            start = time.perf_counter()
-            stage.run(redo)
-            wall = time.perf_counter() - start
-            self.state.finished(stage.name, wall)
-            self._log(f"[{stage.name}] finished in {wall / 60:.1f} min")
+            elif jobs > 1:
+                todo.append(stage)
+            else:
+                self._run_here(stage)
             if stage.name == self.until:
-                self._log(f"[{stage.name}] --until {self.until}: the later stages are left for another run")
                 break
+        if todo:
+            from goggles_gym.pipeline.parallel import run_in_processes
+
+            run_in_processes(todo, self.ctx, self.force, jobs, self._log)
+        if self.until is not None and self.until in self.state.data["stages"]:
+            self._log(f"[{self.until}] --until {self.until}: the later stages are left for another run")
         self.force = set()
+        self.state.data["last_run"] = {"wall_time_s": round(time.perf_counter() - start, 1), "jobs": jobs}
+        self.state.save()
         report = self.run / "report" / "report.md"
         append_provenance(report, self.state, [s.name for s in self.stages], self.command)
         return report
+
+    def _run_here(self, stage: Stage) -> None:
+        """Run one stage in this process and record its wall time."""
+        self._log(f"[{stage.name}] running")
+        start = time.perf_counter()
+        stage.run(stage.name in self.force)
+        wall = time.perf_counter() - start
+        self.state.finished(stage.name, wall)
+        self._log(f"[{stage.name}] finished in {wall / 60:.1f} min")
 
     def _log(self, text: str) -> None:
         # Always: --no-progress-bar silences the bars, not the stage lines a log file needs.

@@ -221,6 +221,12 @@ class TranslatorsStage(Stage):
     reads = ("frames", "segnet", "canonicalizer")
     held_to_policy = False  # the +policy rows read the sim policy too: a stage of their own
 
+    @classmethod
+    def reads_of(cls, config: PipelineConfig) -> tuple[str, ...]:
+        # Only the +pretrain rows start from the run's canonicalizer (--pretrained: a file of elsewhere).
+        starts = bool(set(configs.PRETRAINED) & set(configs.variants(config))) and not config.pretrained
+        return tuple(r for r in cls.reads if r != "canonicalizer" or starts)
+
     def jobs(self) -> dict[str, TranslatorTrainConfig]:
         c = self.ctx.config
         return {f"{v}/seed{k}": configs.translator_config(c, self.ctx.plan, self.ctx.run, v, k)

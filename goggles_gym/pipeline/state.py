@@ -15,7 +15,7 @@ import yaml
 
 from goggles_gym.common.files import atomic_write_text
 
-IGNORED = ("progress_bar", "device")  # settings that do not change a run's results
+IGNORED = ("progress_bar", "device", "jobs")  # how a run is carried out, not what it is
 
 
 def machine_description() -> str:
@@ -92,7 +92,12 @@ def append_provenance(report: Path, state: RunState, order: Sequence[str], comma
     total = sum(s.get("wall_time_s", 0.0) for s in stages.values())
     lines = ["", "## How this run was made", "", f"- command: `{command or 'python -m goggles_gym.pipeline'}`",
              f"- machine: {data.get('machine', machine_description())}",
-             f"- wall time of the stages (as each last ran): {total / 60:.1f} min in all", ""]
+             f"- wall time of the stages (as each last ran): {total / 60:.1f} min in all"]
+    if "last_run" in data:  # stages side by side (--jobs) take less than their sum
+        last = data["last_run"]
+        lines.append(f"- the last run of the command: {last['wall_time_s'] / 60:.1f} min from start to end, "
+                     f"{last['jobs']} stage{'s' if last['jobs'] > 1 else ''} at a time")
+    lines.append("")
     lines += ["| stage | wall time |", "|---|---|"]
     lines += [f"| {n} | {stages[n]['wall_time_s'] / 60:.1f} min |" for n in order
               if n in stages and "wall_time_s" in stages[n]]
