@@ -63,7 +63,7 @@ def _stage_process(conn: Connection, config: PipelineConfig, data: dict[str, Any
         conn.send(("ok", state.data.get("translators", {})))
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent, which raises it
         try:
-            pickle.dumps(exc)
+            pickle.loads(pickle.dumps(exc))  # the parent must be able to rebuild it
             conn.send(("error", exc, traceback.format_exc()))
         except Exception:  # noqa: BLE001 - an exception that does not pickle goes back as its text
             conn.send(("error", RuntimeError(f"stage {name}: {type(exc).__name__}: {exc}"), traceback.format_exc()))
