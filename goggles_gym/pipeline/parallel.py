@@ -55,8 +55,8 @@ def _stage_process(conn: Connection, config: PipelineConfig, data: dict[str, Any
         import torch
 
         torch.set_num_threads(threads)
-        state = _DetachedState(Path(config.out), data.get("preset", "custom"), config.to_dict(), {})
-        state.data = data
+        state = _DetachedState(Path(config.out), "", {}, {})
+        state.data = data  # the parent's state as it was when the stage started
         ctx = Context(config, SeedPlan(config.seed), Path(config.out), state, lambda text: print(text, flush=True))
         stage = next(cls for cls in STAGES if cls.name == name)(ctx)
         stage.run(redo)
