@@ -628,6 +628,35 @@ def test_bad_paired_inputs_are_one_clear_error(tmp_path, monkeypatch, collection
     assert not (tmp_path / "run" / "translator.pt").exists()
 
 
+def test_ema_saves_the_averaged_generator_and_resumes_to_it(tmp_path, monkeypatch, pairs):
+    cfg = dict(pairs=pairs, ema=0.5, **RCAN)
+    result = train_translator(TranslatorTrainConfig(out=str(tmp_path / "a"), **cfg))
+    state = _state(tmp_path / "a" / "checkpoint.pt")
+    saved = torch.load(result.translator_path, weights_only=True)["state_dict"]
+    averaged = {k.removeprefix("module."): v for k, v in state["G_ema"].items() if k.startswith("module.")}
+    assert int(state["G_ema"]["n_averaged"]) == 4
+    assert all(torch.equal(saved[k], averaged[k]) for k in saved)  # the file holds the average, not the last G
+    assert any(not torch.equal(saved[k], state["nets"]["G"][k]) for k in saved if saved[k].is_floating_point())
+    assert translators.load(result.translator_path).method == "rcan"
+    with pytest.raises(ValueError, match="--ema 1.0"):
+        TranslatorTrainConfig(method="rcan", ema=1.0)
+
+    step = training_mod.TranslatorTrainer.step
+
+    def stop_at_2(self, *args, **kwargs):
+        if self.iteration == 2:
+            raise Interrupted
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(training_mod.TranslatorTrainer, "step", stop_at_2)
+    with pytest.raises(Interrupted):
+        train_translator(TranslatorTrainConfig(out=str(tmp_path / "b"), **cfg))
+    monkeypatch.undo()
+    resumed = train_translator(TranslatorTrainConfig(out=str(tmp_path / "b"), resume=True, **cfg))
+    again = torch.load(resumed.translator_path, weights_only=True)["state_dict"]
+    assert all(torch.equal(saved[k], again[k]) for k in saved)  # the average carried across the resume
+
+
 def test_rcan_cli(tmp_path, pairs, collections, capsys):
     args = ["translator", "--method", "rcan", "--pairs", pairs, "--out", str(tmp_path / "r"), "--iterations", "2",
             "--batch-size", "2", "--ngf", "4", "--n-blocks", "1", "--no-progress-bar"]

@@ -130,6 +130,8 @@ class TranslatorTrainConfig:
     lr: float = arg(2e-4, "Adam learning rate")
     beta1: float = arg(0.5, "Adam beta1")
     decay_start: float = arg(0.5, "fraction of iterations after which the lr decays linearly to 0")
+    ema: float = arg(0.0, "decay of an exponential moving average of G's weights, saved as the goggles instead of "
+                     "the last update's (torch.optim.swa_utils; e.g. 0.999: about the last 1000 updates); 0: off")
     generator: str = arg("resnet", "generator: resnet (CycleGAN's) or unet (the same with skip connections from "
                          "each encoder scale to the decoder)", choices=("resnet", "unet"))
     upsample: str | None = arg(None, "generator upsampling: transpose (CycleGAN's transposed convolutions) or resize "
@@ -214,6 +216,8 @@ class TranslatorTrainConfig:
         for name in ("decay_start", "pseudo_label_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{flag(name)} {getattr(self, name)}: a fraction, give a value from 0 to 1")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"--ema {self.ema}: the average's decay per update, from 0 (off) to below 1 (e.g. 0.999)")
         if not self.lr > 0:
             raise ValueError(f"--lr {self.lr}: the learning rate must be above 0 (e.g. --lr 2e-4)")
         vr, rcan = self.method == "vr-goggles", self.method == "rcan"

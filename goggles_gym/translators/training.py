@@ -43,6 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
@@ -386,6 +387,9 @@ class TranslatorTrainer:
         self.nets = tuple(n for n in NETS if n in needed)
         if c.init_from and not c.resume:
             self.G.load_state_dict(check_init_from(c.init_from, c)["state_dict"])
+        # The goggles' weights averaged over the updates (--ema): a steadier G than the last update's.
+        self.G_ema = (AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(c.ema), use_buffers=True)
+                      if c.ema > 0 else None)
         for name in self.nets:  # DDP: rank 0's weights now, averaged gradients from here on
             setattr(self, name, distributed.wrap(getattr(self, name), dist))
         self.seg = None if seg is None else seg.to(device)
@@ -424,6 +428,11 @@ class TranslatorTrainer:
         if self.policy is None and {"policy", "paired_policy"} & set(self.families):
             self.policy = load_policy_consistency(c.policy_consistency, device)
         self.iteration = 0
+
+    def goggles(self) -> torch.nn.Module:
+        """The real->sim generator the translator file holds: ``G``'s weights averaged over the updates
+        with ``--ema``, else ``G`` as it is."""
+        return self.G if self.G_ema is None else self.G_ema.module
 
     def same_sim(self, fw: Forward) -> Tensor:
         """``G(sim)``, computed once per update by the first family that asks."""
@@ -472,6 +481,8 @@ class TranslatorTrainer:
             self.opt_G.zero_grad(set_to_none=True)
             loss_G.backward()
         self.opt_G.step()
+        if self.G_ema is not None:
+            self.G_ema.update_parameters(distributed.unwrap(self.G))
 
         d_losses: Terms = {}
         if self.opt_D is not None:
@@ -522,6 +533,7 @@ class TranslatorTrainer:
             "format": "goggles-gym-translator-checkpoint", "iteration": self.iteration,
             "world_size": self.dist.world_size, "global_batch": self.config.batch_size, "lr": self.config.lr,
             "nets": {n: getattr(self, n).state_dict() for n in self.nets},
+            "G_ema": None if self.G_ema is None else self.G_ema.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": None if self.opt_D is None else self.opt_D.state_dict(),
             "sched": [s.state_dict() for s in self.sched], "py_rng": self.py_rng.getstate(),
             "shift_rng": self.shift_rng.get_state(), "jitter_rng": self.jitter_rng.get_state(),
@@ -545,6 +557,8 @@ class TranslatorTrainer:
                              "the options it was started with, or train into another --out")
         for n, sd in state["nets"].items():
             getattr(self, n).load_state_dict(sd)
+        if self.G_ema is not None and state.get("G_ema") is not None:  # else the average starts at this update
+            self.G_ema.load_state_dict(state["G_ema"])
         self.opt_G.load_state_dict(state["opt_G"])
         if self.opt_D is not None:
             self.opt_D.load_state_dict(state["opt_D"])
@@ -855,7 +869,7 @@ def _train_translator(c: TranslatorTrainConfig, dist: distributed.Dist) -> Trans
         atomic_write(run / CHECKPOINT, lambda tmp: torch.save({**trainer.state(), "train_wall_s": wall}, tmp))
         if trainer.opt_seg is not None:
             save_segnet(run / SEGNET_ADAPTED, trainer.seg)
-        return save_translator(run / TRANSLATOR, trainer.G, method=c.variant, image_size=size,
+        return save_translator(run / TRANSLATOR, trainer.goggles(), method=c.variant, image_size=size,
                                config={**c.to_dict(), "device": str(device)},
                                extra={**meta, "iterations": trainer.iteration, "final": final,
                                       "train_wall_s": wall}, sim2real=trainer.F)
