@@ -525,6 +525,21 @@ class Interrupted(Exception):
     pass
 
 
+def _train_interrupted_at_2(monkeypatch, config: TranslatorTrainConfig) -> None:
+    """Train ``config`` and stop it just after the checkpoint of iteration 2, as a killed run."""
+    step = training_mod.TranslatorTrainer.step
+
+    def stop_at_2(self, *args, **kwargs):
+        if self.iteration == 2:
+            raise Interrupted
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(training_mod.TranslatorTrainer, "step", stop_at_2)
+    with pytest.raises(Interrupted):
+        train_translator(config)
+    monkeypatch.undo()
+
+
 def test_rcan_trains_saves_loads_and_resumes_to_the_same_weights(tmp_path, monkeypatch, pairs):
     cfg = dict(pairs=pairs, rcan_semantic=True, rcan_adversarial=True, pool_size=3, **RCAN)
     result = train_translator(TranslatorTrainConfig(out=str(tmp_path / "a"), **cfg))
@@ -538,17 +553,7 @@ def test_rcan_trains_saves_loads_and_resumes_to_the_same_weights(tmp_path, monke
     frames = read_collection(pairs).rgb[:3]
     assert tr(frames).shape == frames.shape
 
-    step = training_mod.TranslatorTrainer.step
-
-    def stop_at_2(self, *args, **kwargs):
-        if self.iteration == 2:  # just after the checkpoint of iteration 2
-            raise Interrupted
-        return step(self, *args, **kwargs)
-
-    monkeypatch.setattr(training_mod.TranslatorTrainer, "step", stop_at_2)
-    with pytest.raises(Interrupted):
-        train_translator(TranslatorTrainConfig(out=str(tmp_path / "b"), **cfg))
-    monkeypatch.undo()
+    _train_interrupted_at_2(monkeypatch, TranslatorTrainConfig(out=str(tmp_path / "b"), **cfg))
     assert _state(tmp_path / "b" / "checkpoint.pt")["iteration"] == 2
     resumed = train_translator(TranslatorTrainConfig(out=str(tmp_path / "b"), resume=True, **cfg))
     assert resumed.iterations == 4
@@ -641,17 +646,7 @@ def test_ema_saves_the_averaged_generator_and_resumes_to_it(tmp_path, monkeypatc
     with pytest.raises(ValueError, match="--ema 1.0"):
         TranslatorTrainConfig(method="rcan", ema=1.0)
 
-    step = training_mod.TranslatorTrainer.step
-
-    def stop_at_2(self, *args, **kwargs):
-        if self.iteration == 2:
-            raise Interrupted
-        return step(self, *args, **kwargs)
-
-    monkeypatch.setattr(training_mod.TranslatorTrainer, "step", stop_at_2)
-    with pytest.raises(Interrupted):
-        train_translator(TranslatorTrainConfig(out=str(tmp_path / "b"), **cfg))
-    monkeypatch.undo()
+    _train_interrupted_at_2(monkeypatch, TranslatorTrainConfig(out=str(tmp_path / "b"), **cfg))
     resumed = train_translator(TranslatorTrainConfig(out=str(tmp_path / "b"), resume=True, **cfg))
     again = torch.load(resumed.translator_path, weights_only=True)["state_dict"]
     assert all(torch.equal(saved[k], again[k]) for k in saved)  # the average carried across the resume
