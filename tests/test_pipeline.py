@@ -347,6 +347,40 @@ def test_canonicalizer_repeats_each_with_its_seed_and_its_own_pretrain_rows(tmp_
                       pretrained=str(stage_configs.canonicalizer_file(config, run))))
 
 
+def test_a_finished_run_given_more_seeds_trains_only_the_new_ones_and_scores_them_all(tmp_path):
+    run = tmp_path / "run"
+    base = dict(ablations=False, dr_timesteps=0, judge_look="sim", validation_episodes=0,
+                canonicalizer_iterations=2, pair_frames=12, pretrain_rows=False)
+    Pipeline(tiny(run, **base), "tiny").run_all()
+    first, canon = run / "translators" / "cyclegan" / "seed0" / "translator.pt", run / "canonicalizer" / "translator.pt"
+    before = first.stat().st_mtime_ns, canon.stat().st_mtime_ns
+    Pipeline(tiny(run, **base, translator_seeds=2, canonicalizer_seeds=2), "tiny").run_all()
+    assert (first.stat().st_mtime_ns, canon.stat().st_mtime_ns) == before  # the earlier draws are kept
+    assert (run / "translators" / "vr-goggles" / "seed1" / "translator.pt").is_file()
+    assert (run / "canonicalizer_seed1" / "translator.pt").is_file()
+    scored = json.loads((run / "report" / "results.json").read_text())["config"]
+    assert len(scored["cyclegan"]) == 2 and sum(g.startswith("rcan=") for g in scored["goggles"]) == 2
+    stages = json.loads((run / "pipeline.json").read_text())["stages"]
+    assert stages["policy"]["skipped_last_run"] and not stages["evaluate"]["skipped_last_run"]
+    Pipeline(tiny(run, **base, translator_seeds=2, canonicalizer_seeds=2), "tiny").run_all()
+    assert json.loads((run / "pipeline.json").read_text())["stages"]["evaluate"]["skipped_last_run"]
+
+
+def test_another_number_of_canonicalizers_under_pretrain_rows_is_another_run(tmp_path):
+    """+pretrain translator k starts from canonicalizer k mod their number: changing it would change
+    what the earlier translators started from, so it fails like any other setting."""
+    from goggles_gym.pipeline.state import RunState
+
+    now = {**PipelineConfig().to_dict(), "out": str(tmp_path), "canonicalizer_iterations": 2, "pretrain_rows": True}
+    (tmp_path / "pipeline.json").write_text(json.dumps({"config": now, "stages": {}}))
+    RunState(tmp_path, "custom", {**now, "translator_seeds": 3}, {}).load(start_over=False)  # more translators: fine
+    with pytest.raises(ValueError, match="other settings.*canonicalizer_seeds"):
+        RunState(tmp_path, "custom", {**now, "canonicalizer_seeds": 2}, {}).load(start_over=False)
+    alone = {**now, "pretrain_rows": False}
+    (tmp_path / "pipeline.json").write_text(json.dumps({"config": alone, "stages": {}}))
+    RunState(tmp_path, "custom", {**alone, "canonicalizer_seeds": 2}, {}).load(start_over=False)  # nothing reads it
+
+
 def test_quick_trains_the_canonicalizer_without_pretrain_rows_and_its_recipe_reaches_them(tmp_path):
     quick = PipelineConfig(**{**load_pipeline_preset("quick"), "out": str(tmp_path)})
     plan = SeedPlan(0)

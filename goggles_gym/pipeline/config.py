@@ -117,7 +117,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(image_size=64, policy_timesteps=100_000, dr_method="distill", dr_timesteps=120_000,
                   policy_eval_freq=50_000,
                   frames=3000, seg_iterations=600, eval_seg_iterations=500, translator_iterations=600,
-                  ablations=True, episodes=80, metric_frames=400, translator=dict(lambda_shift=15.0)),
+                  ablations=True, episodes=80, metric_frames=400, translator=dict(lambda_shift=15.0),
+                  canonicalizer_iterations=8000, pair_frames=6000, pretrain_rows=False),
     # The successors beside the paper's methods (issue 18), with the paper preset's budgets: CycleGAN,
     # VR-Goggles, CUT, FastCUT and VR-Goggles + policy consistency, without the ablations so that one
     # translator seed stays near the hour on 2 CPU cores.

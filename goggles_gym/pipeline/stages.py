@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -286,6 +287,16 @@ class EvaluateStage(Stage):
     def outputs(self) -> list[Path]:
         return [Path(self.config().out) / "results.json"]
 
+    def done(self) -> bool:
+        """The results are there and scored the goggles this run has now (a run given more
+        translator or canonicalizer seeds is scored again, with all of them)."""
+        path = self.outputs()[0]
+        try:
+            scored = json.loads(path.read_text())["config"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return _goggles_of(scored, self.ctx.run) == _goggles_of(dataclasses.asdict(self.config()), self.ctx.run)
+
     def run(self, redo: bool) -> None:
         from goggles_gym.evaluation.study import evaluate
 
@@ -304,6 +315,19 @@ class ValidateStage(EvaluateStage):
 
     def enabled(self) -> bool:
         return self.ctx.config.validation_episodes > 0
+
+
+def _goggles_of(config: dict, run: Path) -> tuple[tuple[str, ...], ...]:
+    """The translator files an evaluation config scores, as paths inside the run folder (where they
+    are), with each extra row's name."""
+    def inside(path: str) -> str:
+        p = Path(path)
+        return p.relative_to(run).as_posix() if p.is_relative_to(run) else path
+
+    named = (g.partition("=") for g in config.get("goggles", []))
+    return (tuple(inside(p) for p in config.get("cyclegan", [])),
+            tuple(inside(p) for p in config.get("vr_goggles", [])),
+            tuple(f"{name}={inside(path)}" for name, _, path in named))
 
 
 STAGES: tuple[type[Stage], ...] = (PolicyStage, DRPolicyStage, FramesStage, SegnetStage, CanonicalizerStage,

@@ -16,6 +16,9 @@ import yaml
 from goggles_gym.common.files import atomic_write_text
 
 IGNORED = ("progress_bar", "device", "jobs")  # how a run is carried out, not what it is
+# How many draws: repeat k takes its own seed from the seed plan whatever the count, so a run folder
+# can be given more (the new ones are trained, the report re-scored) and keeps the earlier ones.
+REPEATS = ("translator_seeds", "canonicalizer_seeds")
 
 
 def machine_description() -> str:
@@ -47,8 +50,8 @@ class RunState:
                              "their artifacts)") from None
         before = {k: v for k, v in {**self.defaults, **old.get("config", {})}.items() if k not in IGNORED}
         now = {k: v for k, v in self.data["config"].items() if k not in IGNORED}
-        if before != now and not start_over:
-            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        if changed and not start_over and not _repeats_only(changed, now):
             raise ValueError(f"{self.path.parent} holds a run with other settings ({', '.join(changed)}); use another "
                              "--out, or --force all to redo it with these")
         if not start_over:
@@ -79,6 +82,16 @@ class RunState:
         """One translator (``variant/seedK``) finished training."""
         self.data.setdefault("translators", {})[name] = {"wall_time_s": round(wall_s, 1), "iterations": iterations}
         self.save()
+
+
+def _repeats_only(changed: Sequence[str], now: dict[str, Any]) -> bool:
+    """Whether only the numbers of draws changed, in a way the folder's earlier draws still hold: a
+    +pretrain translator of seed k starts from canonicalizer k mod ``canonicalizer_seeds``, so with
+    those rows another number of canonicalizers would change what the earlier translators started from."""
+    if not set(changed) <= set(REPEATS):
+        return False
+    pretrain = now.get("pretrain_rows") and now.get("canonicalizer_iterations", 0) > 0 and not now.get("pretrained")
+    return "canonicalizer_seeds" not in changed or not pretrain
 
 
 def append_provenance(report: Path, state: RunState, order: Sequence[str], command: str) -> None:
