@@ -45,7 +45,7 @@ def parser(preset: str = "quick") -> argparse.ArgumentParser:
     ap = ArgumentParser(prog=f"{program()} pipeline", description=__doc__,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="quick",
-                    help="quick (6 to 10 min on 2 CPU cores, by machine), paper (about 50 min a translator seed) or a "
+                    help="quick (6 to 10 min on 2 CPU cores, by machine), paper (about 45 min a translator seed) or a "
                          f"YAML path. The defaults below are preset {preset}'s; another preset overrides them with its "
                          "own (`--preset paper --help` shows them), and a flag overrides the preset [default: quick]")
     add_dataclass_args(ap, PipelineConfig, defaults=load_pipeline_preset(preset), preset=preset)
