@@ -415,7 +415,10 @@ def test_gpu_preset_builds_every_stage_on_the_cpu_at_tiny_sizes(tmp_path):
     """paper-gpu is the CPU-tested preset a GPU would run: every stage's config builds, and with the
     device and sizes overridden it passes the config check (its CUDA path needs a GPU)."""
     preset = load_pipeline_preset("paper-gpu")
-    assert preset["device"] == "cuda" and preset["translator_seeds"] == 3
+    assert preset["device"] == "cuda" and preset["translator_seeds"] == 3 and preset["canonicalizer_seeds"] == 3
+    paper = load_pipeline_preset("paper")
+    for budget in ("translator_iterations", "canonicalizer_iterations", "pair_frames", "episodes"):
+        assert preset[budget] >= paper[budget], f"paper-gpu's {budget} is below paper's"
     config = PipelineConfig(**{**preset, "out": str(tmp_path), "device": "cpu", "image_size": 16, "frames": 4})
     from goggles_gym.pipeline.config import check_config
 
