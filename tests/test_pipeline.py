@@ -192,6 +192,55 @@ def test_bad_settings_fail_before_anything_is_written(tmp_path, capsys):
     assert main(["--out", str(tmp_path / "run"), "--no-progress-bar", "--image-size", "32", "--episodes", "0"]) == 2
 
 
+def test_bad_other_looks_fail_before_anything_is_written(tmp_path, capsys):
+    for flags, words in ((["--other-looks", "randomized"], "draws a new look every episode"),
+                         (["--other-looks", "photo", "photo"], "names photo more than once"),
+                         (["--other-looks", str(tmp_path / "nope.yaml")], "nope.yaml"),
+                         (["--other-looks", "photo", "--canonicalizer-iterations", "0"], "has neither")):
+        out = tmp_path / "run"
+        assert main(["--out", str(out), "--no-progress-bar", *flags]) == 2
+        assert words in capsys.readouterr().err
+        assert not out.exists()
+
+
+def test_other_looks_score_the_target_free_rows_and_join_a_finished_run(tmp_path):
+    """--other-looks runs the sim oracle, no goggles, rcan and DR on other looks (the target left out),
+    on the report's episodes; given to a finished run it adds only those reports, and its table sits
+    in report.md and report.html before how the run was made."""
+    run = tmp_path / "run"
+    base = dict(ablations=False, judge_look="sim", validation_episodes=0, canonicalizer_iterations=2, pair_frames=12,
+                pretrain_rows=False)
+    Pipeline(tiny(run, **base), "tiny").run_all()
+    canon = run / "canonicalizer" / "translator.pt"
+    before = canon.stat().st_mtime_ns
+    report = Pipeline(tiny(run, **base, other_looks=["photo", "real"]), "tiny").run_all()  # real: the target
+    assert canon.stat().st_mtime_ns == before
+    looks = run / "report" / "looks"
+    assert sorted(p.name for p in looks.iterdir()) == ["photo"]
+    photo, main_results = (json.loads((p / "results.json").read_text()) for p in (looks / "photo", run / "report"))
+    assert photo["look"] == "photo" and photo["seeds"] == main_results["seeds"]
+    assert photo["metric_episodes"] == main_results["metric_episodes"]
+    assert [c["condition"] for c in photo["conditions"]] == ["sim oracle", "no goggles", "rcan", "domain randomization",
+                                                             "domain randomization (own looks)"]
+    stages = json.loads((run / "pipeline.json").read_text())["stages"]
+    assert stages["evaluate"]["skipped_last_run"] and not stages["other_looks"]["skipped_last_run"]
+    text = report.read_text()
+    assert text.index("## The same goggles on other looks") < text.index("## How this run was made")
+    assert "| `photo` |" in text and "(looks/photo/report.md)" in text
+    assert 'href="looks/photo/report.md"' in (run / "report" / "report.html").read_text()
+    report = Pipeline(tiny(run, **base, other_looks=["photo"]), "tiny").run_all()
+    assert report.read_text().count("## The same goggles on other looks") == 1
+    assert json.loads((run / "pipeline.json").read_text())["stages"]["other_looks"]["skipped_last_run"]
+
+
+def test_other_looks_flag_takes_several_looks():
+    from goggles_gym.pipeline.cli import parser
+
+    args = parser("paper").parse_args(["--out", "r", "--other-looks", "photo", "docs/looks/harsh_lab.yaml"])
+    assert args.other_looks == ["photo", "docs/looks/harsh_lab.yaml"]
+    assert parser().parse_args(["--out", "r"]).other_looks is None  # not given: the preset's stays
+
+
 def test_bad_settings_pairs_look_is_checked_and_the_pairs_collection_takes_it(tmp_path, capsys):
     plan = SeedPlan(0)
     assert "pairs" not in stage_configs.collections(tiny(tmp_path / "a"), plan)  # no canonicalizer, no pairs
@@ -271,19 +320,25 @@ def test_force_follows_the_declared_reads():
     from goggles_gym.pipeline.stages import STAGES, to_redo
 
     assert to_redo(STAGES, ["policy"]) == {"policy", "dr_policy", "canonicalizer", "translators", "policy_translators",
-                                           "validate", "evaluate"}  # every stage that may read the policy
+                                           "validate", "evaluate", "other_looks"}  # every stage that may read it
     plain = tiny("run")
     assert to_redo(STAGES, ["policy"], plain) == {"policy", "policy_translators", "validate", "evaluate"}
     held = tiny("run", dr_method="distill", canonicalizer_iterations=2, canonicalizer_policy=True)
     assert to_redo(STAGES, ["policy"], held) == {"policy", "dr_policy", "canonicalizer", "translators",
                                                  "policy_translators", "validate", "evaluate"}
+    scored = tiny("run", canonicalizer_iterations=2, pretrain_rows=False, other_looks=["photo"])
+    assert to_redo(STAGES, ["canonicalizer"], scored) == {"canonicalizer", "validate", "evaluate", "other_looks"}
+    assert to_redo(STAGES, ["dr_policy"], scored) == {"dr_policy", "validate", "evaluate", "other_looks"}
+    assert to_redo(STAGES, ["dr_policy"], tiny("run", dr_timesteps=0, canonicalizer_iterations=2,
+                                               other_looks=["photo"])) == {"dr_policy", "validate", "evaluate"}
     canon = stage_configs.canonicalizer_config(held, SeedPlan(0), Path("run"))
     assert canon.policy_consistency == str(Path("run") / "policy") and canon.variant == "rcan+policy"
     unheld = tiny("run", canonicalizer_iterations=2)
     assert stage_configs.canonicalizer_config(unheld, SeedPlan(0), Path("run")).policy_consistency == ""
     assert to_redo(STAGES, ["frames"]) == {"frames", "segnet", "canonicalizer", "translators", "policy_translators",
-                                           "validate", "evaluate"}
+                                           "validate", "evaluate", "other_looks"}
     assert to_redo(STAGES, ["evaluate"]) == {"evaluate"}
+
     assert to_redo(STAGES, ["all"]) == STAGES_SET
 
 
@@ -297,7 +352,7 @@ def test_a_canonicalizer_without_pretrain_rows_is_not_read_by_the_translators():
 
 
 STAGES_SET = {"policy", "dr_policy", "frames", "segnet", "canonicalizer", "translators", "policy_translators",
-              "validate", "evaluate"}
+              "validate", "evaluate", "other_looks"}
 
 
 def test_paper_preset_sets_the_shift_weight_of_every_translator(tmp_path):

@@ -72,8 +72,9 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, defaults: Map
         if hint is bool or bool in typing.get_args(hint):
             parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, default=None, help=helptext)
             continue
+        many = typing.get_origin(hint) is list  # list[str]: one or more values after the flag
         parser.add_argument(flag(f.name), type=_scalar(hint), default=None, choices=f.metadata.get("choices"),
-                            help=helptext)
+                            nargs="+" if many else None, help=helptext)
 
 
 def _with_default(f: dataclasses.Field, defaults: Mapping[str, Any], preset: str | None) -> str:
@@ -90,7 +91,7 @@ def _with_default(f: dataclasses.Field, defaults: Mapping[str, Any], preset: str
         value = f.default
     else:
         return f"{text} [default: (preset)]".strip()
-    empty = value is None or value == ""
+    empty = value is None or value == "" or value == []
     if f.name not in defaults and empty and ("[default:" in text or "empty:" in text):
         return text
     shown = "none" if empty else value

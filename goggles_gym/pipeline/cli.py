@@ -4,6 +4,7 @@ resumable stage by stage.
     python -m goggles_gym.pipeline --preset quick --out runs/quick
     python -m goggles_gym.pipeline --preset paper --out runs/paper --look my_lab.yaml
     python -m goggles_gym.pipeline --preset paper --out runs/paper --translator-seeds 3
+    python -m goggles_gym.pipeline --preset paper --out runs/paper --other-looks photo docs/looks/harsh_lab.yaml
     python -m goggles_gym.pipeline --preset paper --out runs/paper --force translators
     python -m goggles_gym.pipeline --preset paper --out runs/w --validation-episodes 80 --until validate
 
@@ -20,6 +21,8 @@ up where it stopped; policies and translators resume from their last checkpoint)
   translators  each method x each translator seed           translators/<variant>/seed<k>/translator.pt
   validate     the conditions on the validation episodes    validation/ (with --validation-episodes N)
   evaluate     the conditions on the evaluation episodes    report/results.json, report.md, ...
+  other_looks  sim oracle, no goggles, rcan and DR on each  report/looks/<name>/results.json, ...
+               of --other-looks (rows that never saw the target)
 
 One seed plan (``--seed``) hands every stage its own disjoint block of seeds. ``--force STAGE``
 redoes a stage and every stage that reads its outputs (``--force all``: everything).

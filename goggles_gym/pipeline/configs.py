@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from goggles_gym.envs.looks import display_name
 from goggles_gym.evaluation.study import EvaluateConfig
 from goggles_gym.pipeline.config import PipelineConfig
 from goggles_gym.pipeline.seeds import SeedPlan
@@ -177,3 +178,20 @@ def evaluate_config(c: PipelineConfig, plan: SeedPlan, run: Path, split: str) ->
                           first_seed=plan.block(split).first, segnet=str(run / "segnet" / "eval.pt"),
                           metric_frames=c.metric_frames, metric_first_seed=plan.block(f"{split}/metrics").first,
                           videos=split == "evaluation", device=c.device, progress_bar=c.progress_bar)
+
+
+def other_looks(c: PipelineConfig) -> dict[str, str]:
+    """The looks beside the target that the target-free rows are scored on (``--other-looks``), by
+    folder name (:func:`~goggles_gym.envs.looks.display_name`); the target itself is left out, its
+    rows are the report."""
+    return {display_name(spec): spec for spec in c.other_looks if display_name(spec) != display_name(c.look)}
+
+
+def other_look_config(c: PipelineConfig, plan: SeedPlan, run: Path, name: str) -> EvaluateConfig:
+    """The closed loop on another look (``report/looks/<name>``): the report's evaluation episodes and
+    held-out frames, and only the rows that never saw a target frame (sim oracle, no goggles, each
+    rcan canonicalizer, the DR policy); the translators trained on the target are not run there."""
+    base = evaluate_config(c, plan, run, "evaluation")
+    rcan = [g for g in base.goggles if g.partition("=")[0] == RCAN]
+    return dataclasses.replace(base, look=other_looks(c)[name], out=str(run / "report" / "looks" / name),
+                               cyclegan=[], vr_goggles=[], goggles=rcan, translator_seeds=None)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from goggles_gym.pipeline import configs
 from goggles_gym.pipeline.config import PipelineConfig, check_config
 from goggles_gym.pipeline.seeds import SeedPlan
 from goggles_gym.pipeline.stages import STAGES, Context, Stage, to_redo
@@ -73,7 +74,8 @@ class Pipeline:
         self.state.data["last_run"] = {"wall_time_s": round(time.perf_counter() - start, 1), "jobs": jobs}
         self.state.save()
         report = self.run / "report" / "report.md"
-        append_provenance(report, self.state, [s.name for s in self.stages], self.command)
+        looks = list(configs.other_looks(self.config))
+        append_provenance(report, self.state, [s.name for s in self.stages], self.command, looks)
         return report
 
     def _run_here(self, stage: Stage) -> None:

@@ -14,6 +14,7 @@
   translators  each method x each translator seed           translators/<variant>/seed<k>/translator.pt
   validate     every condition on the validation episodes   validation/results.json (for choosing settings)
   evaluate     every condition on the evaluation episodes   report/results.json, report.md, ...
+  other_looks  the target-free rows on --other-looks        report/looks/<name>/results.json, ...
 """
 
 from __future__ import annotations
@@ -290,12 +291,7 @@ class EvaluateStage(Stage):
     def done(self) -> bool:
         """The results are there and scored the goggles this run has now (a run given more
         translator or canonicalizer seeds is scored again, with all of them)."""
-        path = self.outputs()[0]
-        try:
-            scored = json.loads(path.read_text())["config"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return False
-        return _goggles_of(scored, self.ctx.run) == _goggles_of(dataclasses.asdict(self.config()), self.ctx.run)
+        return _scored(self.config(), self.ctx.run)
 
     def run(self, redo: bool) -> None:
         from goggles_gym.evaluation.study import evaluate
@@ -317,6 +313,55 @@ class ValidateStage(EvaluateStage):
         return self.ctx.config.validation_episodes > 0
 
 
+class OtherLooksStage(Stage):
+    """The target-free rows (sim oracle, no goggles, rcan, DR) on each of ``--other-looks``, on the
+    report's evaluation episodes: what the same goggles give on looks nobody trained for."""
+
+    name = "other_looks"
+    reads = ("policy", "dr_policy", "segnet", "canonicalizer")
+
+    @classmethod
+    def reads_of(cls, config: PipelineConfig) -> tuple[str, ...]:
+        if not configs.other_looks(config):
+            return ()
+        has = {"dr_policy": config.dr_timesteps > 0,
+               "canonicalizer": config.canonicalizer_iterations > 0 and not config.pretrained}
+        return tuple(r for r in cls.reads if has.get(r, True))
+
+    def enabled(self) -> bool:
+        return bool(configs.other_looks(self.ctx.config))
+
+    def evaluations(self) -> dict[str, EvaluateConfig]:
+        """Look folder name -> its evaluation config."""
+        c = self.ctx.config
+        return {name: configs.other_look_config(c, self.ctx.plan, self.ctx.run, name)
+                for name in configs.other_looks(c)}
+
+    def outputs(self) -> list[Path]:
+        return [Path(e.out) / "results.json" for e in self.evaluations().values()]
+
+    def done(self) -> bool:
+        return all(_scored(e, self.ctx.run) for e in self.evaluations().values())
+
+    def run(self, redo: bool) -> None:
+        from goggles_gym.evaluation.study import evaluate
+
+        for name, config in self.evaluations().items():
+            if redo or not _scored(config, self.ctx.run):
+                evaluate(config, header=f"Pipeline preset `{self.ctx.state.data['preset']}`, trained for target look "
+                                        f"`{self.ctx.config.look}`, scored on `{name}` (another look: only the rows "
+                                        "that never saw a target frame), evaluation episodes.")
+
+
+def _scored(config: EvaluateConfig, run: Path) -> bool:
+    """``config``'s results are there and scored the goggles it names now."""
+    try:
+        scored = json.loads((Path(config.out) / "results.json").read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return _goggles_of(scored, run) == _goggles_of(dataclasses.asdict(config), run)
+
+
 def _goggles_of(config: dict, run: Path) -> tuple[tuple[str, ...], ...]:
     """The translator files an evaluation config scores, as paths inside the run folder (where they
     are), with each extra row's name."""
@@ -331,7 +376,8 @@ def _goggles_of(config: dict, run: Path) -> tuple[tuple[str, ...], ...]:
 
 
 STAGES: tuple[type[Stage], ...] = (PolicyStage, DRPolicyStage, FramesStage, SegnetStage, CanonicalizerStage,
-                                   TranslatorsStage, PolicyTranslatorsStage, ValidateStage, EvaluateStage)
+                                   TranslatorsStage, PolicyTranslatorsStage, ValidateStage, EvaluateStage,
+                                   OtherLooksStage)
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
 
@@ -341,7 +387,7 @@ def to_redo(stages: Sequence[type[Stage]], force: Sequence[str], config: Pipelin
     writes (``all``: every stage). ``stages`` are in running order.
 
     >>> sorted(to_redo(STAGES, ["segnet"]))
-    ['evaluate', 'policy_translators', 'segnet', 'translators', 'validate']
+    ['evaluate', 'other_looks', 'policy_translators', 'segnet', 'translators', 'validate']
     >>> sorted(to_redo(STAGES, ["policy"], PipelineConfig(out="run")))
     ['evaluate', 'policy', 'policy_translators', 'validate']
     """

@@ -14,11 +14,14 @@ from typing import Any
 import yaml
 
 from goggles_gym.common.files import atomic_write_text
+from goggles_gym.report.markdown import OTHER_LOOKS_HEADING, PROVENANCE_HEADING
 
 IGNORED = ("progress_bar", "device", "jobs")  # how a run is carried out, not what it is
 # How many draws: repeat k takes its own seed from the seed plan whatever the count, so a run folder
 # can be given more (the new ones are trained, the report re-scored) and keeps the earlier ones.
 REPEATS = ("translator_seeds", "canonicalizer_seeds")
+# What else is scored: changing it adds (or leaves) reports of its own and changes no other artifact.
+SCORED_TOO = ("other_looks",)
 
 
 def machine_description() -> str:
@@ -85,25 +88,62 @@ class RunState:
 
 
 def _repeats_only(changed: Sequence[str], now: dict[str, Any]) -> bool:
-    """Whether only the numbers of draws changed, in a way the folder's earlier draws still hold: a
-    +pretrain translator of seed k starts from canonicalizer k mod ``canonicalizer_seeds``, so with
-    those rows another number of canonicalizers would change what the earlier translators started from."""
+    """Whether only the numbers of draws (or what else is scored) changed, in a way the folder's
+    earlier draws still hold: a +pretrain translator of seed k starts from canonicalizer k mod
+    ``canonicalizer_seeds``, so with those rows another number of canonicalizers would change what
+    the earlier translators started from."""
+    changed = [k for k in changed if k not in SCORED_TOO]
     if not set(changed) <= set(REPEATS):
         return False
     pretrain = now.get("pretrain_rows") and now.get("canonicalizer_iterations", 0) > 0 and not now.get("pretrained")
     return "canonicalizer_seeds" not in changed or not pretrain
 
 
-def append_provenance(report: Path, state: RunState, order: Sequence[str], command: str) -> None:
-    """Add how the run was made (command, machine, each stage's wall time, settings) to report.md,
-    and rebuild report.html beside it so that the page shows it too."""
+def other_looks_section(report: Path, names: Sequence[str]) -> list[str]:
+    """The report's table of the target-free rows on each other look (``report/looks/<name>``):
+    success of the sim oracle, no goggles, rcan (mean and each canonicalizer seed) and DR."""
+    rows = []
+    for name in names:
+        try:
+            conditions = {c["condition"]: c for c in json.loads((report.parent / "looks" / name / "results.json")
+                                                                .read_text())["conditions"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not scored (yet): the stage says so in the log
+
+        def rate(key: str, c: dict = conditions) -> str:
+            return f"{c[key]['success_rate']:.0%}" if key in c else "-"
+
+        rcan = conditions.get("rcan", {})
+        oracle = conditions.get("sim oracle", {}).get("success_rate")
+        seeds = " / ".join(f"{s['success_rate']:.0%}" for s in rcan.get("per_seed", []))
+        share = f"{rcan['success_rate'] / oracle:.0%}" if rcan and oracle else "-"
+        rows.append(f"| `{name}` | {rate('sim oracle')} | {rate('no goggles')} | {rate('rcan')}"
+                    f"{f' ({seeds})' if len(rcan.get('per_seed', [])) > 1 else ''} | {share} | "
+                    f"{rate('domain randomization')} | [report](looks/{name}/report.md) |")
+    if not rows:
+        return []
+    return ["", OTHER_LOOKS_HEADING, "",
+            "The rows that never saw a frame of the target look, on the same evaluation episodes in other looks "
+            "(nothing was trained for them): rcan is the mean over its canonicalizer seeds (each seed in brackets).",
+            "", "| look | sim oracle | no goggles | rcan | rcan / oracle | DR | report |",
+            "|---|---|---|---|---|---|---|",
+            *rows, ""]
+
+
+def append_provenance(report: Path, state: RunState, order: Sequence[str], command: str,
+                      other_looks: Sequence[str] = ()) -> None:
+    """Add the other looks' table (``other_looks``: their folders under report/looks) and how the run
+    was made (command, machine, each stage's wall time, settings) to report.md, and rebuild
+    report.html beside it so that the page shows them too."""
     if not report.is_file():
         return
-    text = report.read_text(encoding="utf-8").split("\n## How this run was made")[0].rstrip("\n")
+    text = report.read_text(encoding="utf-8")
+    text = text.split("\n" + OTHER_LOOKS_HEADING)[0].split("\n" + PROVENANCE_HEADING)[0].rstrip("\n")
+    text += "\n".join(other_looks_section(report, other_looks)).rstrip("\n")
     data = state.data
     stages = data["stages"]
     total = sum(s.get("wall_time_s", 0.0) for s in stages.values())
-    lines = ["", "## How this run was made", "", f"- command: `{command or 'python -m goggles_gym.pipeline'}`",
+    lines = ["", PROVENANCE_HEADING, "", f"- command: `{command or 'python -m goggles_gym.pipeline'}`",
              f"- machine: {data.get('machine', machine_description())}",
              f"- wall time of the stages (as each last ran): {total / 60:.1f} min in all"]
     if "last_run" in data:  # stages side by side (--jobs) take less than their sum

@@ -19,8 +19,11 @@ from goggles_gym.report.tables import (
     table_rows,
 )
 
-#: The heading of the provenance section that the pipeline appends to report.md.
+#: The headings of the sections that the pipeline appends to report.md, in their order: the
+#: target-free rows on other looks (``--other-looks``), then how the run was made.
+OTHER_LOOKS_HEADING = "## The same goggles on other looks"
 PROVENANCE_HEADING = "## How this run was made"
+APPENDED_HEADINGS = (OTHER_LOOKS_HEADING, PROVENANCE_HEADING)
 _IMAGE_LINE = re.compile(r"^!\[[^\]]*\]\(([^)\s]+)\)$", re.M)
 _VIDEO_LINE = re.compile(r"^- video: \[[^\]]*\]\(([^)\s]+)\)$", re.M)
 
@@ -51,7 +54,8 @@ def _pipe_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[s
 @dataclasses.dataclass
 class MarkdownParts:
     """What ``report.html`` takes from a written ``report.md``: its title, the header text above the
-    table (markdown) and the provenance section (markdown, empty when the pipeline did not add one)."""
+    table (markdown) and what the pipeline appended (``provenance``: the other looks' table and how the
+    run was made, markdown; empty when the pipeline did not add them)."""
 
     title: str = ""
     header: str = ""
@@ -76,8 +80,8 @@ def read_markdown_report(path: str | os.PathLike) -> MarkdownParts:
     if not path.is_file():
         return MarkdownParts()
     text = path.read_text(encoding="utf-8")
-    main, sep, rest = text.partition("\n" + PROVENANCE_HEADING)
-    provenance = (PROVENANCE_HEADING + rest).strip() if sep else ""
+    cut = min((i for i in (text.find("\n" + h) for h in APPENDED_HEADINGS) if i >= 0), default=len(text))
+    main, provenance = text[:cut], text[cut:].strip()
     title, header = "", []
     table_start = "| " + TABLE_COLUMNS[0] + " |"
     images = [m[1] for m in _IMAGE_LINE.finditer(main)]
