@@ -227,7 +227,7 @@ def test_other_looks_score_the_target_free_rows_and_join_a_finished_run(tmp_path
     text = report.read_text()
     assert text.index("## The same goggles on other looks") < text.index("## How this run was made")
     assert "| `photo` |" in text and "(looks/photo/report.md)" in text
-    assert 'href="looks/photo/report.md"' in (run / "report" / "report.html").read_text()
+    assert 'href="looks/photo/report.html"' in (run / "report" / "report.html").read_text()
     report = Pipeline(tiny(run, **base, other_looks=["photo"]), "tiny").run_all()
     assert report.read_text().count("## The same goggles on other looks") == 1
     assert json.loads((run / "pipeline.json").read_text())["stages"]["other_looks"]["skipped_last_run"]

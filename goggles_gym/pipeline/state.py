@@ -119,7 +119,8 @@ def other_looks_section(report: Path, names: Sequence[str]) -> list[str]:
         share = f"{rcan['success_rate'] / oracle:.0%}" if rcan and oracle else "-"
         rows.append(f"| `{name}` | {rate('sim oracle')} | {rate('no goggles')} | {rate('rcan')}"
                     f"{f' ({seeds})' if len(rcan.get('per_seed', [])) > 1 else ''} | {share} | "
-                    f"{rate('domain randomization')} | [report](looks/{name}/report.md) |")
+                    f"{rate('domain randomization')} | [report.md](looks/{name}/report.md), "
+                    f"[report.html](looks/{name}/report.html) |")
     if not rows:
         return []
     return ["", OTHER_LOOKS_HEADING, "",
