@@ -114,7 +114,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # for it. Checked on the validation block first (50 episodes, pipeline seed 0, one draw): rcan
     # 80 / 80 / 74% on real / photo / harsh_lab against the oracle's 86%; then the report's seed 0 on
     # real: rcan 84% against 92% (docs/README.md, "The canonicalizer in the paper preset"). The rows
-    # that never see the target (rcan, DR) are scored on the photo look too (about 3 min more).
+    # that never see the target (rcan, DR) are scored on the photo look too, a stage that runs beside
+    # the evaluation (3.1 min a look with three canonicalizers, beside two other jobs; docs/paper-rcan).
     # The shift loss weighs 15, not the default 45: at
     # 600 updates 45 held the translation still before it formed. First picked on an earlier plan's
     # evaluation episodes, it was checked again on the validation block (80 episodes, translator
