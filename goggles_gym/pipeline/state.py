@@ -54,7 +54,7 @@ class RunState:
         before = {k: v for k, v in {**self.defaults, **old.get("config", {})}.items() if k not in IGNORED}
         now = {k: v for k, v in self.data["config"].items() if k not in IGNORED}
         changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
-        if changed and not start_over and not _repeats_only(changed, now):
+        if changed and not start_over and not _earlier_draws_hold(changed, now):
             raise ValueError(f"{self.path.parent} holds a run with other settings ({', '.join(changed)}); use another "
                              "--out, or --force all to redo it with these")
         if not start_over:
@@ -87,7 +87,7 @@ class RunState:
         self.save()
 
 
-def _repeats_only(changed: Sequence[str], now: dict[str, Any]) -> bool:
+def _earlier_draws_hold(changed: Sequence[str], now: dict[str, Any]) -> bool:
     """Whether only the numbers of draws (or what else is scored) changed, in a way the folder's
     earlier draws still hold: a +pretrain translator of seed k starts from canonicalizer k mod
     ``canonicalizer_seeds``, so with those rows another number of canonicalizers would change what
@@ -105,22 +105,10 @@ def other_looks_section(report: Path, names: Sequence[str]) -> list[str]:
     rows = []
     for name in names:
         try:
-            conditions = {c["condition"]: c for c in json.loads((report.parent / "looks" / name / "results.json")
-                                                                .read_text())["conditions"]}
+            results = json.loads((report.parent / "looks" / name / "results.json").read_text())
+            rows.append(_look_row(name, {c["condition"]: c for c in results["conditions"]}))
         except (OSError, ValueError, KeyError, TypeError):
-            continue  # not scored (yet): the stage says so in the log
-
-        def rate(key: str, c: dict = conditions) -> str:
-            return f"{c[key]['success_rate']:.0%}" if key in c else "-"
-
-        rcan = conditions.get("rcan", {})
-        oracle = conditions.get("sim oracle", {}).get("success_rate")
-        seeds = " / ".join(f"{s['success_rate']:.0%}" for s in rcan.get("per_seed", []))
-        share = f"{rcan['success_rate'] / oracle:.0%}" if rcan and oracle else "-"
-        rows.append(f"| `{name}` | {rate('sim oracle')} | {rate('no goggles')} | {rate('rcan')}"
-                    f"{f' ({seeds})' if len(rcan.get('per_seed', [])) > 1 else ''} | {share} | "
-                    f"{rate('domain randomization')} | [report.md](looks/{name}/report.md), "
-                    f"[report.html](looks/{name}/report.html) |")
+            continue  # not scored yet (a run stopped before the stage): no row
     if not rows:
         return []
     return ["", OTHER_LOOKS_HEADING, "",
@@ -129,6 +117,22 @@ def other_looks_section(report: Path, names: Sequence[str]) -> list[str]:
             "", "| look | sim oracle | no goggles | rcan | rcan / oracle | DR | report |",
             "|---|---|---|---|---|---|---|",
             *rows, ""]
+
+
+def _look_row(name: str, conditions: dict[str, dict[str, Any]]) -> str:
+    """One look's row of :func:`other_looks_section`, from its results by condition."""
+    def rate(key: str) -> str:
+        return f"{conditions[key]['success_rate']:.0%}" if key in conditions else "-"
+
+    rcan = conditions.get("rcan", {})
+    per_seed = rcan.get("per_seed", [])
+    oracle = conditions.get("sim oracle", {}).get("success_rate")
+    each = " / ".join(f"{s['success_rate']:.0%}" for s in per_seed)
+    seeds = f" ({each})" if len(per_seed) > 1 else ""
+    share = f"{rcan['success_rate'] / oracle:.0%}" if rcan and oracle else "-"
+    return (f"| `{name}` | {rate('sim oracle')} | {rate('no goggles')} | {rate('rcan')}{seeds} | {share} | "
+            f"{rate('domain randomization')} | [report.md](looks/{name}/report.md), "
+            f"[report.html](looks/{name}/report.html) |")
 
 
 def append_provenance(report: Path, state: RunState, order: Sequence[str], command: str,
