@@ -419,6 +419,17 @@ def test_a_finished_run_given_more_seeds_trains_only_the_new_ones_and_scores_the
     assert stages["policy"]["skipped_last_run"] and not stages["evaluate"]["skipped_last_run"]
     Pipeline(tiny(run, **base, translator_seeds=2, canonicalizer_seeds=2), "tiny").run_all()
     assert json.loads((run / "pipeline.json").read_text())["stages"]["evaluate"]["skipped_last_run"]
+    # Rows switched on train only theirs (the +policy rows in their own stage); switched off, they stay unscored.
+    Pipeline(tiny(run, **base, translator_seeds=2, canonicalizer_seeds=2, peers=True), "tiny").run_all()
+    assert (first.stat().st_mtime_ns, canon.stat().st_mtime_ns) == before
+    assert all((run / "translators" / v / "seed1" / "translator.pt").is_file()
+               for v in ("cut", "fastcut", "vr-goggles+policy"))
+    scored = json.loads((run / "report" / "results.json").read_text())
+    assert {"cut", "fastcut", "vr-goggles+policy"} <= {c["condition"] for c in scored["conditions"]}
+    Pipeline(tiny(run, **base, translator_seeds=2, canonicalizer_seeds=2), "tiny").run_all()
+    scored = json.loads((run / "report" / "results.json").read_text())
+    assert "cut" not in {c["condition"] for c in scored["conditions"]}
+    assert (run / "translators" / "cut" / "seed0" / "translator.pt").is_file()
 
 
 def test_another_number_of_canonicalizers_under_pretrain_rows_is_another_run(tmp_path):
@@ -462,8 +473,8 @@ def test_a_run_folder_older_than_an_option_resumes_at_its_default(tmp_path):
     state = RunState(tmp_path, "custom", now, {}, defaults=defaults)
     state.load(start_over=False)
     assert state.data["stages"]["policy"]["wall_time_s"] == 1.0
-    with pytest.raises(ValueError, match="other settings.*peers"):  # not at its default: another run
-        RunState(tmp_path, "custom", {**now, "peers": True}, {}, defaults=defaults).load(start_over=False)
+    with pytest.raises(ValueError, match="other settings.*pairs_look"):  # not at its default: another run
+        RunState(tmp_path, "custom", {**now, "pairs_look": "randomized"}, {}, defaults=defaults).load(start_over=False)
 
 
 def test_gpu_preset_builds_every_stage_on_the_cpu_at_tiny_sizes(tmp_path):

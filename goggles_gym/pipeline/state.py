@@ -22,6 +22,10 @@ IGNORED = ("progress_bar", "device", "jobs")  # how a run is carried out, not wh
 REPEATS = ("translator_seeds", "canonicalizer_seeds")
 # What else is scored: changing it adds (or leaves) reports of its own and changes no other artifact.
 SCORED_TOO = ("other_looks",)
+# Which translator rows are trained: each row has its folders and its seeds of its own (translator seed k is
+# the seed plan's whatever the rows beside it), so switching rows on trains only theirs and scores every row
+# again; switched off, their folders stay and are no longer scored.
+ROWS = ("ablations", "peers")
 
 
 def machine_description() -> str:
@@ -88,11 +92,11 @@ class RunState:
 
 
 def _earlier_draws_hold(changed: Sequence[str], now: dict[str, Any]) -> bool:
-    """Whether only the numbers of draws (or what else is scored) changed, in a way the folder's
+    """Whether only the numbers of draws (or what else is scored, or which rows) changed, in a way the folder's
     earlier draws still hold: a +pretrain translator of seed k starts from canonicalizer k mod
     ``canonicalizer_seeds``, so with those rows another number of canonicalizers would change what
     the earlier translators started from."""
-    changed = [k for k in changed if k not in SCORED_TOO]
+    changed = [k for k in changed if k not in SCORED_TOO and k not in ROWS]
     if not set(changed) <= set(REPEATS):
         return False
     pretrain = now.get("pretrain_rows") and now.get("canonicalizer_iterations", 0) > 0 and not now.get("pretrained")
