@@ -477,25 +477,30 @@ def test_a_run_folder_older_than_an_option_resumes_at_its_default(tmp_path):
         RunState(tmp_path, "custom", {**now, "pairs_look": "randomized"}, {}, defaults=defaults).load(start_over=False)
 
 
-def test_gpu_preset_builds_every_stage_on_the_cpu_at_tiny_sizes(tmp_path):
-    """paper-gpu is the CPU-tested preset a GPU would run: every stage's config builds, and with the
-    device and sizes overridden it passes the config check (its CUDA path needs a GPU)."""
+def test_gpu_preset_runs_end_to_end_on_the_cpu_at_tiny_sizes(tmp_path):
+    """paper-gpu is the preset a GPU would run (no GPU was lent to check it there): with the device
+    and the sizes overridden, and nothing else, the whole study runs on the CPU: every method and
+    repeat, the +pretrain rows from their canonicalizers, DR, and the other looks."""
     preset = load_pipeline_preset("paper-gpu")
     assert preset["device"] == "cuda" and preset["translator_seeds"] == 3 and preset["canonicalizer_seeds"] == 3
     paper = load_pipeline_preset("paper")
     for budget in ("translator_iterations", "canonicalizer_iterations", "pair_frames", "episodes"):
         assert preset[budget] >= paper[budget], f"paper-gpu's {budget} is below paper's"
-    config = PipelineConfig(**{**preset, "out": str(tmp_path), "device": "cpu", "image_size": 16, "frames": 4})
-    from goggles_gym.pipeline.config import check_config
-
-    check_config(config)
-    plan = SeedPlan(0)
-    names = list(stage_configs.variants(config))
+    sizes = {k: v for k, v in TINY.items() if k not in ("ablations",)}
+    config = PipelineConfig(**{**preset, **sizes, "out": str(tmp_path), "device": "cpu", "jobs": 1,
+                               "canonicalizer_iterations": 2, "pair_frames": 12, "dr_timesteps": 24,
+                               "validation_episodes": 0, "episodes": 1, "metric_frames": 4,
+                               "translator": {**TINY["translator"], **preset["translator"]}})
+    names = set(stage_configs.variants(config))
     assert {"cyclegan", "vr-goggles", "cyclegan+semantic", "cyclegan+shift", "cut", "fastcut", "vr-goggles+policy",
-            "cyclegan+pretrain", "vr-goggles+pretrain"} == set(names)
-    assert "pairs" in stage_configs.collections(config, plan)
-    evaluation = stage_configs.evaluate_config(config, plan, tmp_path, "evaluation")
-    assert len(evaluation.cyclegan) == 3 and evaluation.dr_policy
+            "cyclegan+pretrain", "vr-goggles+pretrain"} == names
+    Pipeline(config, "paper-gpu").run_all()
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    conditions = {c["condition"]: c for c in results["conditions"]}
+    assert names | {"sim oracle", "no goggles", "rcan", "domain randomization"} <= set(conditions)
+    assert all(len(conditions[v]["per_seed"]) == 3 for v in names | {"rcan"})
+    assert json.loads((tmp_path / "report" / "looks" / "photo" / "results.json").read_text())["conditions"]
+    assert "## The same goggles on other looks" in (tmp_path / "report" / "report.md").read_text()
 
 
 def _weights(path):
