@@ -275,6 +275,20 @@ def test_second_run_skips_finished_stages(finished):
     assert all(s["skipped_last_run"] for s in state["stages"].values())
 
 
+def test_a_moved_run_folder_is_the_same_run(finished, tmp_path):
+    """A run folder moved (or copied) elsewhere resumes there: where it lies is not a setting, and
+    its report counts as scored for the translators it holds now."""
+    import shutil
+
+    run, _ = finished
+    moved = tmp_path / "moved"
+    shutil.copytree(run, moved)
+    Pipeline(tiny(moved), "tiny").run_all()
+    state = json.loads((moved / "pipeline.json").read_text())
+    assert all(s["skipped_last_run"] for s in state["stages"].values())
+    assert state["config"]["out"] == str(moved)
+
+
 def test_killed_run_redoes_only_what_is_missing(finished):
     run, _ = finished
     (run / "report" / "results.json").unlink()

@@ -354,12 +354,15 @@ class OtherLooksStage(Stage):
 
 
 def _scored(config: EvaluateConfig, run: Path) -> bool:
-    """``config``'s results are there and scored the goggles it names now."""
+    """``config``'s results are there and scored the goggles it names now (in a run folder that was
+    moved since, the paths they were scored under are read inside the folder they were scored in)."""
     try:
         scored = json.loads((Path(config.out) / "results.json").read_text())["config"]
-    except (OSError, ValueError, KeyError, TypeError):
+        depth = len(Path(config.out).relative_to(run).parts)
+        scored_run = Path(scored["out"]).parents[depth - 1] if depth else Path(scored["out"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
         return False
-    return _goggles_of(scored, run) == _goggles_of(dataclasses.asdict(config), run)
+    return _goggles_of(scored, scored_run) == _goggles_of(dataclasses.asdict(config), run)
 
 
 def _goggles_of(config: dict, run: Path) -> tuple[tuple[str, ...], ...]:

@@ -16,7 +16,7 @@ import yaml
 from goggles_gym.common.files import atomic_write_text
 from goggles_gym.report.markdown import OTHER_LOOKS_HEADING, PROVENANCE_HEADING
 
-IGNORED = ("progress_bar", "device", "jobs")  # how a run is carried out, not what it is
+IGNORED = ("progress_bar", "device", "jobs", "out")  # how and where a run is carried out, not what it is
 # How many draws: repeat k takes its own seed from the seed plan whatever the count, so a run folder
 # can be given more (the new ones are trained, the report re-scored) and keeps the earlier ones.
 REPEATS = ("translator_seeds", "canonicalizer_seeds")
