@@ -440,9 +440,11 @@ def test_a_finished_run_given_more_seeds_trains_only_the_new_ones_and_scores_the
                for v in ("cut", "fastcut", "vr-goggles+policy"))
     scored = json.loads((run / "report" / "results.json").read_text())
     assert {"cut", "fastcut", "vr-goggles+policy"} <= {c["condition"] for c in scored["conditions"]}
+    assert (run / "report" / "episode_cut.mp4").is_file()
     Pipeline(tiny(run, **base, translator_seeds=2, canonicalizer_seeds=2), "tiny").run_all()
     scored = json.loads((run / "report" / "results.json").read_text())
     assert "cut" not in {c["condition"] for c in scored["conditions"]}
+    assert not (run / "report" / "episode_cut.mp4").exists()
     assert (run / "translators" / "cut" / "seed0" / "translator.pt").is_file()
 
 

@@ -245,6 +245,9 @@ def evaluate(config: EvaluateConfig, header: str = "") -> list[dict[str, Any]]:
             if tr is not None:
                 cols, heads = cols + [shown["policy"]], heads + ["policy sees"]
             videos.append(report.side_by_side_video(out / report.video_file(name), cols, heads).name)
+    if config.videos:  # scored again with other rows: no video is left of a row the report no longer has
+        for stale in {p.name for p in out.glob("episode_*.mp4")} - set(videos):
+            (out / stale).unlink()
 
     images = ["success.png"]
     metric_episodes: list[int] = []
