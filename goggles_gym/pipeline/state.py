@@ -96,8 +96,7 @@ def _earlier_draws_hold(changed: Sequence[str], now: dict[str, Any]) -> bool:
     earlier draws still hold: a +pretrain translator of seed k starts from canonicalizer k mod
     ``canonicalizer_seeds``, so with those rows another number of canonicalizers would change what
     the earlier translators started from."""
-    changed = [k for k in changed if k not in SCORED_TOO and k not in ROWS]
-    if not set(changed) <= set(REPEATS):
+    if not set(changed) <= {*REPEATS, *SCORED_TOO, *ROWS}:
         return False
     pretrain = now.get("pretrain_rows") and now.get("canonicalizer_iterations", 0) > 0 and not now.get("pretrained")
     return "canonicalizer_seeds" not in changed or not pretrain
